@@ -1,0 +1,203 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// RemediationPhase is where a record is in its life.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
+type RemediationPhase string
+
+const (
+	// PhasePending: created by the policy controller, not yet picked up.
+	PhasePending RemediationPhase = "Pending"
+	// PhaseRunning: the executor is carrying out the steps.
+	PhaseRunning RemediationPhase = "Running"
+	// PhaseSucceeded: every step succeeded and the node recovered.
+	PhaseSucceeded RemediationPhase = "Succeeded"
+	// PhaseFailed: a step failed or the node did not recover; see reason.
+	PhaseFailed RemediationPhase = "Failed"
+	// PhaseSkipped: nothing was done, on purpose; see reason (e.g. DryRun).
+	PhaseSkipped RemediationPhase = "Skipped"
+)
+
+// IsTerminal reports whether the phase is final.
+func (p RemediationPhase) IsTerminal() bool {
+	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseSkipped
+}
+
+// StepPhase is where one step is.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
+type StepPhase string
+
+const (
+	StepPending   StepPhase = "Pending"
+	StepRunning   StepPhase = "Running"
+	StepSucceeded StepPhase = "Succeeded"
+	StepFailed    StepPhase = "Failed"
+	StepSkipped   StepPhase = "Skipped"
+)
+
+// Step names.
+const (
+	// StepRestartUnit hands a unit restart to the node agent.
+	StepRestartUnit = "RestartUnit"
+	// StepWaitForRecovery waits for Ready=True and a Lease renewed after the action.
+	StepWaitForRecovery = "WaitForRecovery"
+)
+
+// Remediation condition types and reasons.
+const (
+	// RemediationConditionSucceeded is True once the node recovered, False
+	// once the record failed or was skipped.
+	RemediationConditionSucceeded = "Succeeded"
+
+	ReasonRecovered         = "Recovered"
+	ReasonDryRun            = "DryRun"
+	ReasonAgentTaskFailed   = "AgentTaskFailed"
+	ReasonRecoveryTimeout   = "RecoveryTimeout"
+	ReasonNodeGone          = "NodeGone"
+	ReasonUnsupportedAction = "UnsupportedAction"
+	ReasonInProgress        = "InProgress"
+)
+
+// Labels the operator puts on records and tasks so they can be found without
+// scanning.
+const (
+	LabelNode        = "nodeward.io/node"
+	LabelPolicy      = "nodeward.io/policy"
+	LabelCause       = "nodeward.io/cause"
+	LabelRemediation = "nodeward.io/remediation"
+	// LabelExclude on a Node keeps every policy away from it.
+	LabelExclude = "nodeward.io/exclude"
+)
+
+// RemediationSpec is the decision, fixed when the record is created.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: a remediation records a decision"
+type RemediationSpec struct {
+	// nodeName is the node the remediation is for.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	NodeName string `json:"nodeName"`
+
+	// cause is the diagnosed cause that matched.
+	// +required
+	Cause Cause `json:"cause"`
+
+	// causeSince is when the cause was first diagnosed without a break.
+	// +required
+	CauseSince metav1.Time `json:"causeSince"`
+
+	// evidence is the diagnosis' evidence for the cause when the decision was made.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Evidence []Evidence `json:"evidence,omitempty"`
+
+	// policy names the RemediationPolicy that won.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Policy string `json:"policy"`
+
+	// policyGeneration is the generation of that policy when it decided.
+	// +required
+	PolicyGeneration int64 `json:"policyGeneration"`
+
+	// action is the policy's action, copied at decision time.
+	// +required
+	Action Action `json:"action"`
+
+	// mode is the policy's mode, copied at decision time.
+	// +required
+	Mode Mode `json:"mode"`
+}
+
+// Step is one step of a remediation with its outcome.
+type Step struct {
+	// name of the step: RestartUnit, WaitForRecovery.
+	// +required
+	Name string `json:"name"`
+	// phase of the step.
+	// +required
+	Phase StepPhase `json:"phase"`
+	// description says what the step does (or, in DryRun, would do).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+	// message says how it went.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Message string `json:"message,omitempty"`
+	// startedAt is when the step started.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// completedAt is when the step ended.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+}
+
+// RemediationStatus is written by the executor only.
+type RemediationStatus struct {
+	// phase of the record.
+	// +optional
+	Phase RemediationPhase `json:"phase,omitempty"`
+	// reason is a CamelCase word for why the record is in its phase.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message says the same for a person.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Message string `json:"message,omitempty"`
+	// steps are the planned steps, in order, each with its outcome.
+	// +optional
+	// +listType=atomic
+	Steps []Step `json:"steps,omitempty"`
+	// nodeTask names the NodeTask handed to the node agent, if any.
+	// +optional
+	NodeTask string `json:"nodeTask,omitempty"`
+	// startedAt is when the executor started the first step.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// completedAt is when the record reached a terminal phase.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// conditions: Succeeded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Remediation is the record of one decision about one node: what was
+// diagnosed, which policy matched, what was (or would have been) done, and how
+// each step went. `kubectl get remediations` reads as the history.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=rem,categories=nodeward
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
+// +kubebuilder:printcolumn:name="Cause",type=string,JSONPath=`.spec.cause`
+// +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action.type`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.policy`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Remediation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec RemediationSpec `json:"spec"`
+	// +optional
+	Status RemediationStatus `json:"status,omitempty"`
+}
+
+// RemediationList is a list of Remediation.
+// +kubebuilder:object:root=true
+type RemediationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Remediation `json:"items"`
+}
+
+func init() { SchemeBuilder.Register(&Remediation{}, &RemediationList{}) }
