@@ -1,0 +1,146 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/remediations/agent/host"
+)
+
+// Service is what a simulated unit runs while it is active.
+type Service interface {
+	Start()
+	Stop()
+}
+
+type unit struct {
+	name    string
+	active  bool
+	failed  bool
+	enabled bool
+	since   time.Time
+	svc     Service
+}
+
+// Host is a simulated node's service manager. It implements host.Host with
+// systemd's semantics: a restart stops the unit if it runs and starts it,
+// whatever its enablement; a unit killed cleanly stays dead.
+type Host struct {
+	mu       sync.Mutex
+	units    map[v1alpha1.Unit]*unit
+	restarts map[v1alpha1.Unit]int
+}
+
+var _ host.Host = (*Host)(nil)
+
+// NewHost returns a host whose kubelet runs kubelet (may be nil) and whose
+// container runtime runs runtime (may be nil). Both units start enabled and
+// stopped; call Boot to start them.
+func NewHost(kubelet, runtime Service) *Host {
+	return &Host{
+		units: map[v1alpha1.Unit]*unit{
+			v1alpha1.UnitKubelet:          {name: "kubelet.service", enabled: true, svc: kubelet},
+			v1alpha1.UnitContainerRuntime: {name: "containerd.service", enabled: true, svc: runtime},
+		},
+		restarts: map[v1alpha1.Unit]int{},
+	}
+}
+
+// Boot starts every enabled unit, as systemd does at boot.
+func (h *Host) Boot() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, u := range h.units {
+		if u.enabled && !u.active {
+			h.startLocked(u)
+		}
+	}
+}
+
+func (h *Host) startLocked(u *unit) {
+	u.active, u.failed, u.since = true, false, time.Now()
+	if u.svc != nil {
+		u.svc.Start()
+	}
+}
+
+func (h *Host) stopLocked(u *unit, failed bool) {
+	if u.active && u.svc != nil {
+		u.svc.Stop()
+	}
+	u.active, u.failed, u.since = false, failed, time.Now()
+}
+
+// Kill stops the unit as a crash or a clean kill would; it stays dead, like a
+// unit with Restart=on-failure after a clean exit. failed selects systemd's
+// "failed" state over "inactive".
+func (h *Host) Kill(name v1alpha1.Unit, failed bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u, ok := h.units[name]
+	if !ok {
+		return fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	}
+	h.stopLocked(u, failed)
+	return nil
+}
+
+// SetEnabled sets the unit's enablement (seed 000: the kubelet was disabled).
+func (h *Host) SetEnabled(name v1alpha1.Unit, enabled bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u, ok := h.units[name]; ok {
+		u.enabled = enabled
+	}
+}
+
+// Restarts counts how often the unit was restarted through RestartUnit.
+func (h *Host) Restarts(name v1alpha1.Unit) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.restarts[name]
+}
+
+// UnitState implements host.Host.
+func (h *Host) UnitState(_ context.Context, name v1alpha1.Unit) (v1alpha1.UnitState, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u, ok := h.units[name]
+	if !ok {
+		return v1alpha1.UnitState{}, fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	}
+	st := v1alpha1.UnitState{Name: name, UnitName: u.name, ActiveState: "inactive", SubState: "dead", UnitFileState: "disabled"}
+	switch {
+	case u.active:
+		st.ActiveState, st.SubState = "active", "running"
+	case u.failed:
+		st.ActiveState, st.SubState = "failed", "failed"
+	}
+	if u.enabled {
+		st.UnitFileState = "enabled"
+	}
+	if !u.since.IsZero() {
+		t := metav1.NewTime(u.since)
+		st.Since = &t
+	}
+	return st, nil
+}
+
+// RestartUnit implements host.Host.
+func (h *Host) RestartUnit(_ context.Context, name v1alpha1.Unit) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u, ok := h.units[name]
+	if !ok {
+		return fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	}
+	h.stopLocked(u, false)
+	h.startLocked(u)
+	h.restarts[name]++
+	return nil
+}

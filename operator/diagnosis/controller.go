@@ -1,0 +1,194 @@
+package diagnosis
+
+import (
+	"context"
+	"fmt"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// NodeLeaseNamespace holds the kubelets' heartbeat Leases.
+const NodeLeaseNamespace = "kube-node-lease"
+
+// Reconciler keeps one NodeDiagnosis per unhealthy node. It is driven by
+// meaningful Node changes and NodeReport changes, and by RequeueAfter for the
+// evidence that changes with time alone; heartbeat-only updates never reach
+// it, so a healthy cluster costs it nothing.
+type Reconciler struct {
+	Client     client.Client
+	Clock      clock.Clock
+	Thresholds Thresholds
+}
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("diagnosis").
+		For(&corev1.Node{}, builder.WithPredicates(NodeHealthChanged())).
+		Watches(&v1alpha1.NodeReport{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(ReportChanged())).
+		Complete(r)
+}
+
+// Reconcile diagnoses one node.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := klog.FromContext(ctx)
+	node := &corev1.Node{}
+	if err := r.Client.Get(ctx, req.NamespacedName, node); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, r.clear(ctx, req.Name)
+		}
+		return reconcile.Result{}, err
+	}
+	in := Input{Node: node, Now: r.Clock.Now()}
+	lease := &coordinationv1.Lease{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: NodeLeaseNamespace, Name: node.Name}, lease); err == nil {
+		in.Lease = lease
+	} else if !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, err
+	}
+	report := &v1alpha1.NodeReport{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: node.Name}, report); err == nil {
+		in.Report = report
+	} else if !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, err
+	}
+	diag := &v1alpha1.NodeDiagnosis{}
+	exists := true
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: node.Name}, diag); apierrors.IsNotFound(err) {
+		exists = false
+	} else if err != nil {
+		return reconcile.Result{}, err
+	} else {
+		in.Prev = &diag.Status
+	}
+
+	res := Diagnose(in, r.Thresholds)
+	result := reconcile.Result{RequeueAfter: res.RecheckAfter}
+	if !res.Unhealthy {
+		if exists {
+			log.Info("Node is healthy again; removing its diagnosis", "node", node.Name)
+			return reconcile.Result{}, r.clear(ctx, node.Name)
+		}
+		if res.Suspect {
+			// Not unhealthy yet, but a check failed: look again when the
+			// evidence may have changed with time.
+			return result, nil
+		}
+		// A healthy node needs no timer: a change of its report or its
+		// conditions wakes us.
+		return reconcile.Result{}, nil
+	}
+	if exists && sameDiagnosis(&diag.Status, &res.Status) {
+		return result, nil
+	}
+	res.Status.LastDiagnosed = ptr.To(metav1.NewTime(in.Now))
+	if !exists {
+		diag = &v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{
+			Name:            node.Name,
+			Labels:          map[string]string{v1alpha1.LabelNode: node.Name},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}},
+		}}
+		if err := r.Client.Create(ctx, diag); err != nil {
+			return reconcile.Result{}, fmt.Errorf("creating NodeDiagnosis %s: %w", node.Name, err)
+		}
+	}
+	diag.Status = res.Status
+	log.Info("Diagnosed node", "node", node.Name, "summary", res.Status.Summary)
+	if err := r.Client.Status().Update(ctx, diag); err != nil {
+		return reconcile.Result{}, fmt.Errorf("writing NodeDiagnosis %s: %w", node.Name, err)
+	}
+	return result, nil
+}
+
+func (r *Reconciler) clear(ctx context.Context, name string) error {
+	diag := &v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	return client.IgnoreNotFound(r.Client.Delete(ctx, diag))
+}
+
+// sameDiagnosis compares causes, their since-times and the kinds of evidence
+// behind them, not messages that quote ages moving with the clock, so an
+// unchanged diagnosis is not rewritten.
+func sameDiagnosis(a, b *v1alpha1.NodeDiagnosisStatus) bool {
+	if len(a.Causes) != len(b.Causes) {
+		return false
+	}
+	for i := range a.Causes {
+		x, y := a.Causes[i], b.Causes[i]
+		if x.Cause != y.Cause || !x.Since.Equal(&y.Since) || !equality.Semantic.DeepEqual(evidenceKinds(x.Evidence), evidenceKinds(y.Evidence)) {
+			return false
+		}
+	}
+	return equality.Semantic.DeepEqual(evidenceKinds(a.Checks), evidenceKinds(b.Checks))
+}
+
+func evidenceKinds(ev []v1alpha1.Evidence) []string {
+	out := make([]string, 0, len(ev))
+	for _, e := range ev {
+		out = append(out, fmt.Sprintf("%s/%t", e.Source, e.Supports))
+	}
+	return out
+}
+
+// NodeHealthChanged passes Node events that can change a diagnosis: creation,
+// deletion, label changes and condition status/reason/message changes.
+// Heartbeat-only status updates are dropped.
+func NodeHealthChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*corev1.Node)
+			n, ok2 := e.ObjectNew.(*corev1.Node)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return !equality.Semantic.DeepEqual(o.Labels, n.Labels) || conditionsChanged(o.Status.Conditions, n.Status.Conditions)
+		},
+	}
+}
+
+func conditionsChanged(a, b []corev1.NodeCondition) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	idx := make(map[corev1.NodeConditionType]corev1.NodeCondition, len(a))
+	for _, c := range a {
+		idx[c.Type] = c
+	}
+	for _, c := range b {
+		o, ok := idx[c.Type]
+		if !ok || o.Status != c.Status || o.Reason != c.Reason || o.Message != c.Message {
+			return true
+		}
+	}
+	return false
+}
+
+// ReportChanged passes NodeReport events whose unit states changed;
+// heartbeat-only writes are dropped.
+func ReportChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*v1alpha1.NodeReport)
+			n, ok2 := e.ObjectNew.(*v1alpha1.NodeReport)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return !equality.Semantic.DeepEqual(o.Status.Units, n.Status.Units)
+		},
+	}
+}
