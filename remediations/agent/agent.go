@@ -18,6 +18,16 @@ import (
 	"github.com/nodeward/nodeward/remediations/agent/host"
 )
 
+// The agent's permissions, generated into config/rbac/agent by controller-gen.
+// RBAC can't say "only this node's objects": the ValidatingAdmissionPolicy in
+// config/rbac/agent restricts the agent's writes to its own node.
+//
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodetasks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodetasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodereports,verbs=get;create
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodereports/status,verbs=get;update;patch
+
 // Defaults for Options.
 const (
 	DefaultProbeInterval  = 2 * time.Second
@@ -42,7 +52,7 @@ type Options struct {
 	// Version is reported in NodeReport.status.agentVersion.
 	Version string
 	// Clock is injected for tests.
-	Clock clock.Clock
+	Clock clock.WithTicker
 }
 
 func (o *Options) defaults() error {

@@ -1,0 +1,89 @@
+# nodeward — `make help` lists the targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+.DEFAULT_GOAL := help
+
+K8S_VERSION          ?= v1.37.2
+CONTROLLER_TOOLS_VER ?= v0.23.0
+BIN                  := $(CURDIR)/bin
+# The real control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler) built from the Go module proxy, cached by version.
+CONTROLPLANE_DIR     := $(BIN)/controlplane/$(K8S_VERSION)
+CONTROLPLANE         := $(CONTROLPLANE_DIR)/.complete
+CONTROLLER_GEN       := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VER)
+VERSION              ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GO_LDFLAGS           := -X main.Version=$(VERSION)
+K8S_LDFLAGS          := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+                        -X k8s.io/component-base/version.gitMajor=1 \
+                        -X k8s.io/component-base/version.gitMinor=37 \
+                        -X k8s.io/component-base/version.gitTreeState=clean
+TEST_ENV             := KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) NODEWARD_CONTROLPLANE_BIN=$(CONTROLPLANE_DIR) \
+                        NODEWARD_REQUIRE_CONTROLPLANE=1 NODEWARD_BIN=$(BIN)
+DEMO_ARGS            ?=
+BINARIES             := nodeward-operator nodeward-agent kubectl-nodeward nodeward-demo
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
+	$(CONTROLLER_GEN) object paths=./operator/api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC roles into config/.
+	$(CONTROLLER_GEN) crd paths=./operator/api/... output:crd:dir=config/crd
+	$(CONTROLLER_GEN) rbac:roleName=nodeward-operator paths=./operator/... output:rbac:dir=config/rbac/operator
+	$(CONTROLLER_GEN) rbac:roleName=nodeward-agent paths=./remediations/agent/... output:rbac:dir=config/rbac/agent
+
+.PHONY: verify
+verify: generate manifests ## Regenerate everything and fail if git sees a difference; go vet.
+	gofmt -l . | grep -v '^e2e/tools/' | (! grep .) || (echo "gofmt needed on the files above" && exit 1)
+	go vet ./...
+	@test -z "$$(git status --porcelain -- config operator/api)" || (git status --porcelain -- config operator/api; git diff -- config operator/api; echo "generated files are out of date: run make generate manifests and commit" && exit 1)
+
+##@ Build
+
+.PHONY: build
+build: ## Build nodeward's binaries into bin/.
+	go build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+
+.PHONY: controlplane
+controlplane: $(CONTROLPLANE) ## Build the real control plane ($(K8S_VERSION)) from the Go module proxy, once per version.
+
+$(CONTROLPLANE):
+	@echo "Building etcd, kube-apiserver, kube-controller-manager, kube-scheduler $(K8S_VERSION) from the Go module proxy (10-15 min cold, once per version)"
+	mkdir -p $(CONTROLPLANE_DIR)
+	cd e2e/tools && go build -trimpath -ldflags "$(K8S_LDFLAGS)" -o $(CONTROLPLANE_DIR)/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler ./etcd
+	touch $@
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VER)
+	mv $(BIN)/controller-gen $@
+
+##@ Test
+
+.PHONY: test
+test: controlplane build ## Run every test: unit, envtest (real apiserver) and e2e (real control plane).
+	$(TEST_ENV) go test -count=1 -timeout 20m $$(go list ./... | grep -v /e2e)
+	$(TEST_ENV) go test -count=1 -p 1 -timeout 60m -v ./e2e/...
+
+.PHONY: unit
+unit: controlplane ## Run unit and envtest tests only.
+	$(TEST_ENV) go test -count=1 -timeout 20m $$(go list ./... | grep -v /e2e)
+
+.PHONY: e2e
+e2e: controlplane build ## Run the end-to-end scenarios on a real control plane with simulated nodes.
+	$(TEST_ENV) go test -count=1 -p 1 -timeout 60m -v ./e2e/...
+
+##@ Run
+
+.PHONY: demo
+demo: controlplane build ## Start a local cluster, break a kubelet, watch nodeward fix it (DEMO_ARGS="--scenario kubelet-down --exit").
+	$(BIN)/nodeward-demo --controlplane-dir $(CONTROLPLANE_DIR) --bin-dir $(BIN) $(DEMO_ARGS)

@@ -1,0 +1,109 @@
+// Command nodeward-operator runs nodeward's controllers: diagnosis, policy
+// and executor, in one leader-elected manager with health probes and metrics.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/nodeward/nodeward/operator"
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/operator/diagnosis"
+)
+
+type options struct {
+	kubeconfig       string
+	metricsAddr      string
+	probeAddr        string
+	pprofAddr        string
+	leaderElect      bool
+	leaderElectionNS string
+	leaseStaleAfter  time.Duration
+	qps              float64
+	burst            int
+	zap              zap.Options
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "nodeward-operator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	o := options{}
+	fs := flag.NewFlagSet("nodeward-operator", flag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty means in-cluster config or $KUBECONFIG.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of a net/http/pprof endpoint; empty disables it.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Use leader election so only one replica acts.")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "nodeward-system", "Namespace of the leader-election Lease.")
+	fs.DurationVar(&o.leaseStaleAfter, "lease-stale-after", diagnosis.DefaultThresholds().LeaseStaleAfter, "A node Lease not renewed for this long counts as stopped heartbeats.")
+	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Client QPS towards the API server.")
+	fs.IntVar(&o.burst, "kube-api-burst", 100, "Client burst towards the API server.")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := zap.New(zap.UseFlagOptions(&o.zap))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	cfg.UserAgent = "nodeward-operator"
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         operator.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "nodeward-operator",
+		LeaderElectionNamespace:       o.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		PprofBindAddress:              o.pprofAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	th := diagnosis.DefaultThresholds()
+	th.LeaseStaleAfter = o.leaseStaleAfter
+	if err := operator.Setup(ctx, mgr, operator.Options{Thresholds: th}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	logger.Info("Starting nodeward-operator")
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,95 @@
+// Package operator wires nodeward's controllers into one manager: the
+// diagnosis controller (operator/diagnosis), the policy controller
+// (policies) and the executor (remediations). This file is the one place that
+// lists them.
+package operator
+
+import (
+	"context"
+	"fmt"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/operator/diagnosis"
+	"github.com/nodeward/nodeward/policies"
+	"github.com/nodeward/nodeward/remediations"
+)
+
+// The operator's permissions, generated into config/rbac/operator by
+// controller-gen. Read-only on nodes and leases; it writes only its own API
+// objects and events.
+//
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=nodeward.io,resources=remediations,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=nodeward.io,resources=remediations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodediagnoses,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodediagnoses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodereports,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nodeward.io,resources=nodetasks,verbs=get;list;watch;create
+
+// Options configure the controllers.
+type Options struct {
+	Clock      clock.Clock
+	Thresholds diagnosis.Thresholds
+}
+
+// CacheOptions keep the operator's cache to what it reads: Leases only from
+// kube-node-lease, and no managedFields on anything.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{diagnosis.NodeLeaseNamespace: {}}},
+			&corev1.Node{}:          {Transform: stripNode},
+		},
+	}
+}
+
+// stripNode drops what nodeward never reads from cached Nodes: managedFields,
+// the image list (often the largest part of a Node) and volume lists.
+func stripNode(in any) (any, error) {
+	if n, ok := in.(*corev1.Node); ok {
+		n.ManagedFields = nil
+		n.Status.Images = nil
+		n.Status.VolumesAttached = nil
+		n.Status.VolumesInUse = nil
+		delete(n.Annotations, "node.alpha.kubernetes.io/ttl")
+	}
+	return in, nil
+}
+
+// Setup registers the indexes and every controller with mgr.
+func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Thresholds == (diagnosis.Thresholds{}) {
+		opts.Thresholds = diagnosis.DefaultThresholds()
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Remediation{}, policies.IndexRemediationNode, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.Remediation).Spec.NodeName}
+	}); err != nil {
+		return fmt.Errorf("indexing remediations by node: %w", err)
+	}
+	recorder := mgr.GetEventRecorder("nodeward")
+	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
+		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds},
+		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
+		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
+	} {
+		if err := c.SetupWithManager(mgr); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+// Package policies decides: it matches a node's diagnosed causes against the
+// RemediationPolicies that cover the node and creates one Remediation record
+// per decision. It never acts on a node itself; the executor in remediations/
+// does.
+package policies
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// LabelControlPlane marks control-plane nodes.
+const LabelControlPlane = "node-role.kubernetes.io/control-plane"
+
+// Covers reports whether the policy covers the node, and if not, why.
+func Covers(p *v1alpha1.RemediationPolicy, node *corev1.Node) (bool, string) {
+	if node.Labels[v1alpha1.LabelExclude] == "true" {
+		return false, fmt.Sprintf("node carries %s=true", v1alpha1.LabelExclude)
+	}
+	if _, cp := node.Labels[LabelControlPlane]; cp && !p.Spec.IncludeControlPlane {
+		return false, "control-plane node and the policy does not set includeControlPlane"
+	}
+	if p.Spec.NodeSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
+		if err != nil {
+			// Fail closed: a selector that can't be read selects nothing.
+			return false, fmt.Sprintf("spec.nodeSelector is invalid: %v", err)
+		}
+		if !sel.Matches(labels.Set(node.Labels)) {
+			return false, "node does not match spec.nodeSelector"
+		}
+	}
+	return true, ""
+}
+
+// Match is a policy that won a cause on a node.
+type Match struct {
+	Policy *v1alpha1.RemediationPolicy
+	Cause  v1alpha1.DiagnosedCause
+	// For is how long the cause must persist under this policy.
+	For time.Duration
+}
+
+// Select returns, for the first cause (in the diagnosis' ranking) that any
+// active policy covering the node handles, the winning policy: the highest
+// spec.priority, then the name that sorts first.
+func Select(policies []v1alpha1.RemediationPolicy, node *corev1.Node, causes []v1alpha1.DiagnosedCause) (*Match, bool) {
+	ordered := make([]*v1alpha1.RemediationPolicy, 0, len(policies))
+	for i := range policies {
+		p := &policies[i]
+		if p.Spec.Paused || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if ok, _ := Covers(p, node); ok {
+			ordered = append(ordered, p)
+		}
+	}
+	sort.Slice(ordered, func(i, j int) bool {
+		if ordered[i].Spec.Priority != ordered[j].Spec.Priority {
+			return ordered[i].Spec.Priority > ordered[j].Spec.Priority
+		}
+		return ordered[i].Name < ordered[j].Name
+	})
+	for _, c := range causes {
+		for _, p := range ordered {
+			for _, cm := range p.Spec.Causes {
+				if cm.Cause == c.Cause {
+					return &Match{Policy: p, Cause: c, For: cm.For.Duration}, true
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+// RecordName is the deterministic name of the record for one episode of a
+// cause on a node: a second decision about the same episode can't create a
+// second record, even across operator restarts.
+func RecordName(node string, cause v1alpha1.Cause, since metav1.Time) string {
+	base := fmt.Sprintf("%s-%s-%d", node, strings.ToLower(string(cause)), since.Unix())
+	if len(base) <= 253 {
+		return base
+	}
+	sum := sha256.Sum256([]byte(base))
+	return base[:253-17] + "-" + hex.EncodeToString(sum[:])[:16]
+}
