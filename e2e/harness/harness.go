@@ -1,0 +1,373 @@
+// Package harness runs nodeward for real on a local cluster: the real control
+// plane (e2e/controlplane), nodeward's CRDs, RBAC and admission policies from
+// config/, the operator as its own binary under its own service account, and
+// simulated nodes (e2e/sim) each with the real node agent under a token bound
+// to its own pod on its node. The e2e tests and `make demo` both use it.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodeward/nodeward/e2e/controlplane"
+	"github.com/nodeward/nodeward/e2e/sim"
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/remediations/agent"
+)
+
+// Namespace is where nodeward's own objects live.
+const Namespace = "nodeward-system"
+
+// NodeSpec describes one simulated node.
+type NodeSpec struct {
+	Name   string
+	Labels map[string]string
+}
+
+// Options configure a cluster.
+type Options struct {
+	// RepoDir is the repository root (config/ is read from it). Default: found
+	// from the working directory.
+	RepoDir string
+	// BinDir holds nodeward-operator. Default $NODEWARD_BIN, else RepoDir/bin.
+	BinDir string
+	// ControlPlane options; ControllerManager and Scheduler are always on.
+	ControlPlane controlplane.Options
+	// Nodes to boot, each with its agent.
+	Nodes []NodeSpec
+	// OperatorArgs are extra flags for nodeward-operator.
+	OperatorArgs []string
+	// AgentProbeInterval and AgentReportInterval tune the agents.
+	AgentProbeInterval, AgentReportInterval time.Duration
+	// Log receives component logs; nil keeps them only in files.
+	Log io.Writer
+}
+
+// Cluster is a running local cluster with nodeward installed.
+type Cluster struct {
+	CP     *controlplane.ControlPlane
+	Client client.Client
+	Kube   kubernetes.Interface
+	Scheme *runtime.Scheme
+
+	opts     Options
+	mu       sync.Mutex
+	nodes    map[string]*sim.Node
+	operator *exec.Cmd
+	opDone   chan struct{}
+}
+
+// Start brings the cluster up. On error everything started is stopped.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	if opts.RepoDir == "" {
+		if opts.RepoDir, err = RepoDir(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.BinDir == "" {
+		opts.BinDir = os.Getenv("NODEWARD_BIN")
+		if opts.BinDir == "" {
+			opts.BinDir = filepath.Join(opts.RepoDir, "bin")
+		}
+	}
+	cpo := opts.ControlPlane
+	cpo.ControllerManager, cpo.Scheduler = true, true
+	if cpo.Log == nil {
+		cpo.Log = opts.Log
+	}
+	cp, err := controlplane.Start(ctx, cpo)
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{CP: cp, opts: opts, nodes: map[string]*sim.Node{}}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	c.Scheme = runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, apiextensionsv1.AddToScheme} {
+		if err := add(c.Scheme); err != nil {
+			return nil, err
+		}
+	}
+	admin := cp.RestConfig("admin")
+	if c.Client, err = client.New(admin, client.Options{Scheme: c.Scheme}); err != nil {
+		return nil, err
+	}
+	if c.Kube, err = kubernetes.NewForConfig(admin); err != nil {
+		return nil, err
+	}
+	if err := c.Install(ctx); err != nil {
+		return nil, fmt.Errorf("installing nodeward: %w", err)
+	}
+	for _, n := range opts.Nodes {
+		if _, err := c.AddNode(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.StartOperator(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Install applies config/ (all but the in-cluster Deployment and DaemonSet,
+// whose roles the harness plays itself) and waits for the CRDs.
+func (c *Cluster) Install(ctx context.Context) error {
+	files, err := installFiles(c.opts.RepoDir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := ApplyFile(ctx, c.Client, f); err != nil {
+			return err
+		}
+	}
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		list := &apiextensionsv1.CustomResourceDefinitionList{}
+		if err := c.Client.List(ctx, list); err != nil {
+			return false, nil
+		}
+		n := 0
+		for _, crd := range list.Items {
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue && crd.Spec.Group == v1alpha1.GroupVersion.Group {
+					n++
+				}
+			}
+		}
+		return n >= 5, nil
+	})
+}
+
+// ServiceAccountConfig returns a rest.Config with a token of the service
+// account nodeward-system/name, bound to pod when pod is not nil.
+func (c *Cluster) ServiceAccountConfig(ctx context.Context, name string, pod *corev1.Pod) (*rest.Config, error) {
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(24 * 3600))}}
+	if pod != nil {
+		tr.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
+	}
+	tr, err := c.Kube.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, name, tr, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("requesting a token for %s/%s: %w", Namespace, name, err)
+	}
+	cfg := rest.CopyConfig(c.CP.RestConfig("admin"))
+	cfg.BearerToken, cfg.BearerTokenFile = tr.Status.Token, ""
+	cfg.Username, cfg.Password = "", ""
+	cfg.CertData, cfg.KeyData, cfg.CertFile, cfg.KeyFile = nil, nil, "", ""
+	return cfg, nil
+}
+
+// AddNode boots a simulated node and starts its agent under a token bound to
+// an agent pod on that node, as the DaemonSet's pod would have.
+func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) (*sim.Node, error) {
+	n := sim.NewNode(c.Kube, spec.Name, spec.Labels)
+	if err := n.Boot(ctx, c.Kube); err != nil {
+		return nil, fmt.Errorf("booting node %s: %w", spec.Name, err)
+	}
+	pod, err := c.agentPod(ctx, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := c.ServiceAccountConfig(ctx, "nodeward-agent", pod)
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = "nodeward-agent/" + spec.Name
+	if err := n.StartAgent(cfg, agent.Options{ProbeInterval: c.opts.AgentProbeInterval, ReportInterval: c.opts.AgentReportInterval, Version: "e2e"}); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.nodes[spec.Name] = n
+	c.mu.Unlock()
+	return n, nil
+}
+
+// agentPod creates the pod the DaemonSet would run on the node: the agent's
+// token is bound to it, which puts the node's name into the token.
+func (c *Cluster) agentPod(ctx context.Context, node string) (*corev1.Pod, error) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "nodeward-agent-" + node, Namespace: Namespace, Labels: map[string]string{"app.kubernetes.io/name": "nodeward-agent"}},
+		Spec: corev1.PodSpec{
+			NodeName:           node,
+			ServiceAccountName: "nodeward-agent",
+			Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers:         []corev1.Container{{Name: "agent", Image: "nodeward-agent:e2e"}},
+		},
+	}
+	if err := c.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating agent pod for %s: %w", node, err)
+	}
+	if err := c.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+		return nil, err
+	}
+	return pod, nil
+}
+
+// Node returns a simulated node by name.
+func (c *Cluster) Node(name string) *sim.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[name]
+}
+
+// Nodes returns every simulated node.
+func (c *Cluster) Nodes() []*sim.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*sim.Node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// OperatorKubeconfig writes a kubeconfig for the operator's service account.
+func (c *Cluster) OperatorKubeconfig(ctx context.Context) (string, error) {
+	cfg, err := c.ServiceAccountConfig(ctx, "nodeward-operator", nil)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.CP.Dir, "nodeward-operator.kubeconfig")
+	return path, writeKubeconfig(cfg, c.CP.CAData, path)
+}
+
+func writeKubeconfig(cfg *rest.Config, ca []byte, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: ca}
+	kc.AuthInfos["user"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
+	kc.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "user"}
+	kc.CurrentContext = "local"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+// StartOperator runs bin/nodeward-operator under its own service account.
+func (c *Cluster) StartOperator(ctx context.Context) error {
+	kubeconfig, err := c.OperatorKubeconfig(ctx)
+	if err != nil {
+		return err
+	}
+	probe, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(c.opts.BinDir, "nodeward-operator")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("operator binary: %w (run make build)", err)
+	}
+	args := append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-devel=false"}, c.opts.OperatorArgs...)
+	cmd := exec.Command(bin, args...)
+	logf, err := os.OpenFile(filepath.Join(c.CP.Dir, "nodeward-operator.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	var out io.Writer = logf
+	if c.opts.Log != nil {
+		out = io.MultiWriter(logf, &prefixWriter{prefix: "[nodeward-operator] ", w: c.opts.Log})
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting nodeward-operator: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	c.mu.Lock()
+	c.operator, c.opDone = cmd, done
+	c.mu.Unlock()
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-done:
+			return false, fmt.Errorf("nodeward-operator exited early; see %s", filepath.Join(c.CP.Dir, "nodeward-operator.log"))
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", probe, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil, nil
+	})
+}
+
+// StopOperator stops the operator (SIGTERM, then SIGKILL after 10s).
+func (c *Cluster) StopOperator() {
+	c.mu.Lock()
+	cmd, done := c.operator, c.opDone
+	c.operator, c.opDone = nil, nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Stop stops the operator, the nodes and the control plane.
+func (c *Cluster) Stop() {
+	c.StopOperator()
+	for _, n := range c.Nodes() {
+		n.Shutdown()
+	}
+	if c.CP != nil {
+		_ = c.CP.Stop()
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// RepoDir finds the repository root from the working directory.
+func RepoDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "config", "kustomization.yaml")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root (with config/kustomization.yaml) not found above the working directory")
+		}
+		dir = parent
+	}
+}

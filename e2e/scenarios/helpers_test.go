@@ -1,0 +1,87 @@
+package scenarios
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodeward/nodeward/e2e/harness"
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// startCluster starts a cluster for one test and stops it when the test ends.
+func startCluster(t *testing.T, nodes ...harness.NodeSpec) *harness.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log *os.File
+	if testing.Verbose() && os.Getenv("NODEWARD_E2E_LOGS") == "1" {
+		log = os.Stderr
+	}
+	opts := harness.Options{BinDir: binDir, Nodes: nodes}
+	if log != nil {
+		opts.Log = log
+	}
+	c, err := harness.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("starting cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster logs kept in %s", c.CP.Dir)
+		}
+		c.Stop()
+	})
+	return c
+}
+
+// eventually polls cond every 500ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, cond); err != nil {
+		t.Fatalf("waiting %s for %s: %v", timeout, what, err)
+	}
+	return time.Now()
+}
+
+func readyCondition(ctx context.Context, c client.Client, node string) (*corev1.NodeCondition, error) {
+	n := &corev1.Node{}
+	if err := c.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
+		return nil, err
+	}
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			return &n.Status.Conditions[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// remediationsFor lists the records of one node.
+func remediationsFor(ctx context.Context, c client.Client, node string) ([]v1alpha1.Remediation, error) {
+	list := &v1alpha1.RemediationList{}
+	if err := c.List(ctx, list, client.MatchingLabels{v1alpha1.LabelNode: node}); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+func policy(name string, selector map[string]string, mode v1alpha1.Mode, cause v1alpha1.Cause, action v1alpha1.ActionType, forDur time.Duration) *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.RemediationPolicySpec{
+			NodeSelector: &metav1.LabelSelector{MatchLabels: selector},
+			Causes:       []v1alpha1.CauseMatch{{Cause: cause, For: metav1.Duration{Duration: forDur}}},
+			Action:       v1alpha1.Action{Type: action},
+			Mode:         mode,
+		},
+	}
+}

@@ -1,0 +1,85 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/nodeward/nodeward/remediations/agent"
+)
+
+// Node is one simulated node: a host whose service manager runs a simulated
+// kubelet, and the real node agent (remediations/agent) on top of it.
+type Node struct {
+	Name    string
+	Host    *Host
+	Kubelet *Kubelet
+
+	mu        sync.Mutex
+	stopAgent context.CancelFunc
+	agentDone chan error
+}
+
+// NewNode returns a node that is not booted yet.
+func NewNode(kube kubernetes.Interface, name string, labels map[string]string) *Node {
+	k := NewKubelet(kube, name, labels)
+	return &Node{Name: name, Host: NewHost(k, nil), Kubelet: k}
+}
+
+// Boot starts the node's units and waits until the kubelet registered the
+// Node and renewed its Lease.
+func (n *Node) Boot(ctx context.Context, kube kubernetes.Interface) error {
+	n.Host.Boot()
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := kube.CoordinationV1().Leases(NodeLeaseNamespace).Get(ctx, n.Name, metav1.GetOptions{})
+		return err == nil, nil
+	})
+}
+
+// StartAgent runs the real node agent against the simulated host, as the
+// identity in cfg, until StopAgent.
+func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
+	opts.NodeName, opts.Host = n.Name, n.Host
+	mgr, err := agent.NewManager(cfg, n.Name, "0")
+	if err != nil {
+		return err
+	}
+	if err := agent.Setup(mgr, opts); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	n.mu.Lock()
+	n.stopAgent, n.agentDone = cancel, done
+	n.mu.Unlock()
+	return nil
+}
+
+// StopAgent stops the agent (the node agent goes silent) and waits for it.
+func (n *Node) StopAgent() error {
+	n.mu.Lock()
+	cancel, done := n.stopAgent, n.agentDone
+	n.stopAgent, n.agentDone = nil, nil
+	n.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	if err := <-done; err != nil {
+		return fmt.Errorf("agent of %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// Shutdown stops the agent and every unit, as a powered-off node.
+func (n *Node) Shutdown() {
+	_ = n.StopAgent()
+	n.Kubelet.Stop()
+}
