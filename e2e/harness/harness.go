@@ -184,14 +184,36 @@ func (c *Cluster) ServiceAccountConfig(ctx context.Context, name string, pod *co
 	return cfg, nil
 }
 
-// AddNode boots a simulated node and starts its agent under a token bound to
-// an agent pod on that node, as the DaemonSet's pod would have.
+// AddNode boots a simulated node and starts its agent.
 func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) (*sim.Node, error) {
 	n := sim.NewNode(c.Kube, spec.Name, spec.Labels)
 	if err := n.Boot(ctx, c.Kube); err != nil {
 		return nil, fmt.Errorf("booting node %s: %w", spec.Name, err)
 	}
-	pod, err := c.agentPod(ctx, spec.Name)
+	c.mu.Lock()
+	c.nodes[spec.Name] = n
+	c.mu.Unlock()
+	return n, c.StartAgent(ctx, spec.Name)
+}
+
+// StartAgent starts the node's agent under a token bound to an agent pod on
+// that node, as the DaemonSet's pod would have.
+func (c *Cluster) StartAgent(ctx context.Context, node string) error {
+	n := c.Node(node)
+	if n == nil {
+		return fmt.Errorf("unknown node %q", node)
+	}
+	cfg, err := c.AgentConfig(ctx, node)
+	if err != nil {
+		return err
+	}
+	return n.StartAgent(cfg, agent.Options{ProbeInterval: c.opts.AgentProbeInterval, ReportInterval: c.opts.AgentReportInterval, Version: "e2e"})
+}
+
+// AgentConfig returns the identity of node's agent: the agent service
+// account, with a token bound to the agent's pod on node.
+func (c *Cluster) AgentConfig(ctx context.Context, node string) (*rest.Config, error) {
+	pod, err := c.agentPod(ctx, node)
 	if err != nil {
 		return nil, err
 	}
@@ -199,14 +221,8 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) (*sim.Node, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg.UserAgent = "nodeward-agent/" + spec.Name
-	if err := n.StartAgent(cfg, agent.Options{ProbeInterval: c.opts.AgentProbeInterval, ReportInterval: c.opts.AgentReportInterval, Version: "e2e"}); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.nodes[spec.Name] = n
-	c.mu.Unlock()
-	return n, nil
+	cfg.UserAgent = "nodeward-agent/" + node
+	return cfg, nil
 }
 
 // agentPod creates the pod the DaemonSet would run on the node: the agent's

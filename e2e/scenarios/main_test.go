@@ -6,10 +6,14 @@ package scenarios
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/nodeward/nodeward/e2e/controlplane"
 	"github.com/nodeward/nodeward/e2e/harness"
@@ -50,6 +54,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 	binDir = dir
+	// The simulated nodes' agents run in this process; their logs are noise
+	// unless asked for.
+	var agentLogs io.Writer = io.Discard
+	if os.Getenv("NODEWARD_E2E_LOGS") == "1" {
+		agentLogs = os.Stderr
+	}
+	log.SetLogger(zap.New(zap.WriteTo(agentLogs)))
 	return m.Run()
 }
 
