@@ -178,8 +178,9 @@ func conditionsChanged(a, b []corev1.NodeCondition) bool {
 	return false
 }
 
-// ReportChanged passes NodeReport events whose unit states changed;
-// heartbeat-only writes are dropped.
+// ReportChanged passes NodeReport events whose unit states changed, and the
+// first write after a gap in which the agent may have been judged silent;
+// heartbeat-only writes at the usual interval are dropped.
 func ReportChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -188,7 +189,16 @@ func ReportChanged() predicate.Predicate {
 			if !ok1 || !ok2 {
 				return true
 			}
-			return !equality.Semantic.DeepEqual(o.Status.Units, n.Status.Units)
+			if !equality.Semantic.DeepEqual(o.Status.Units, n.Status.Units) {
+				return true
+			}
+			// A diagnosis made while the agent was silent ignored its units
+			// and set no timer, so the agent's return, even with the same
+			// units, must reach it. The agent writes at least every
+			// interval; more than two intervals between writes is less than
+			// the default AgentSilentAfter (3), leaving a margin for skew
+			// between the agent's clock and ours.
+			return n.Status.HeartbeatTime.Sub(o.Status.HeartbeatTime.Time) > 2*o.Status.ReportInterval.Duration
 		},
 	}
 }
