@@ -92,5 +92,6 @@ func RecordName(node string, cause v1alpha1.Cause, since metav1.Time) string {
 		return base
 	}
 	sum := sha256.Sum256([]byte(base))
-	return base[:253-17] + "-" + hex.EncodeToString(sum[:])[:16]
+	// A cut right after a dot would leave ".-", which is not a valid name.
+	return strings.TrimRight(base[:253-17], ".") + "-" + hex.EncodeToString(sum[:])[:16]
 }
