@@ -45,6 +45,8 @@ type RemediationPolicySpec struct {
 	// includeControlPlane is true, and a node labelled
 	// nodeward.io/exclude=true is never covered.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="matchExpressions[].values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
 
 	// includeControlPlane lets the policy cover control-plane nodes.

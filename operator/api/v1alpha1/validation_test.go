@@ -1,0 +1,140 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/nodeward/nodeward/e2e/controlplane"
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// apiClient starts a real kube-apiserver and etcd (envtest on the project's
+// own control-plane binaries) with the generated CRDs installed.
+func apiClient(t *testing.T) client.Client {
+	t.Helper()
+	assets, err := controlplane.EnvtestAssets()
+	if err != nil {
+		if os.Getenv("NODEWARD_REQUIRE_CONTROLPLANE") == "1" {
+			t.Fatalf("control-plane binaries: %v", err)
+		}
+		t.Skipf("control-plane binaries missing (make controlplane): %v", err)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "config", "crd")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func validPolicy(name string) *v1alpha1.RemediationPolicy {
+	return &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.RemediationPolicySpec{
+			Causes: []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseKubeletDown, For: metav1.Duration{Duration: 10 * time.Second}}},
+			Action: v1alpha1.Action{Type: v1alpha1.ActionRestartKubelet},
+			Mode:   v1alpha1.ModeAutomatic,
+		},
+	}
+}
+
+// Bad policies are refused by the real apiserver with a message that names
+// the field; the defaults are applied to a good one.
+func TestPolicyValidation(t *testing.T) {
+	c := apiClient(t)
+	ctx := context.Background()
+
+	good := validPolicy("good")
+	good.Spec.Mode = ""
+	if err := c.Create(ctx, good); err != nil {
+		t.Fatalf("valid policy refused: %v", err)
+	}
+	if good.Spec.Mode != v1alpha1.ModeDryRun {
+		t.Errorf("default mode = %q, want DryRun (the safe default)", good.Spec.Mode)
+	}
+
+	cases := []struct {
+		name   string
+		mutate func(*v1alpha1.RemediationPolicy)
+		want   string // a fragment of the apiserver's message, naming the field
+	}{
+		// No causes: the policy would match nothing.
+		{"no causes", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes = nil }, "spec.causes"},
+		// An unknown cause name.
+		{"unknown cause", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes[0].Cause = "KubeletSad" }, "spec.causes[0].cause"},
+		// The same cause twice.
+		{"duplicate cause", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes = append(p.Spec.Causes, p.Spec.Causes[0]) }, "spec.causes[1]"},
+		// A negative duration.
+		{"negative for", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes[0].For.Duration = -time.Second }, "spec.causes[0].for"},
+		// An action outside the closed set.
+		{"unknown action", func(p *v1alpha1.RemediationPolicy) { p.Spec.Action.Type = "RunScript" }, "spec.action.type"},
+		// An unknown mode.
+		{"unknown mode", func(p *v1alpha1.RemediationPolicy) { p.Spec.Mode = "Sometimes" }, "spec.mode"},
+		// A recovery timeout too short to observe recovery.
+		{"recovery timeout too short", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Action.Restart = &v1alpha1.RestartParams{RecoveryTimeout: metav1.Duration{Duration: time.Second}}
+		}, "spec.action.restart.recoveryTimeout"},
+		// Priority out of bounds.
+		{"priority too high", func(p *v1alpha1.RemediationPolicy) { p.Spec.Priority = 5000 }, "spec.priority"},
+		// A selector operator that does not exist.
+		{"bad selector", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.NodeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}
+		}, "spec.nodeSelector"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := validPolicy("bad-" + strings.ReplaceAll(tc.name, " ", "-"))
+			tc.mutate(p)
+			err := c.Create(ctx, p)
+			if err == nil {
+				t.Fatalf("case %d: policy accepted, want refusal mentioning %q", i, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("refusal %q does not name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A Remediation's spec is the decision: it can't be edited afterwards.
+func TestRemediationSpecImmutable(t *testing.T) {
+	c := apiClient(t)
+	ctx := context.Background()
+	rem := &v1alpha1.Remediation{
+		ObjectMeta: metav1.ObjectMeta{Name: "r1"},
+		Spec: v1alpha1.RemediationSpec{
+			NodeName: "n1", Cause: v1alpha1.CauseKubeletDown, CauseSince: metav1.Now(), Policy: "p", PolicyGeneration: 1,
+			Action: v1alpha1.Action{Type: v1alpha1.ActionRestartKubelet}, Mode: v1alpha1.ModeAutomatic,
+		},
+	}
+	if err := c.Create(ctx, rem); err != nil {
+		t.Fatal(err)
+	}
+	rem.Spec.NodeName = "n2"
+	err := c.Update(ctx, rem)
+	if err == nil || !strings.Contains(err.Error(), "spec is immutable") {
+		t.Fatalf("editing a record's spec: err = %v, want 'spec is immutable'", err)
+	}
+}
