@@ -22,6 +22,9 @@ type NodeReportStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=8
 	Units []UnitState `json:"units,omitempty"`
+	// probes are the agent's measurements of the node.
+	// +optional
+	Probes *NodeProbes `json:"probes,omitempty"`
 }
 
 // Unit returns the state of the named unit, if reported.

@@ -1,0 +1,93 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// NodeProbes is what the agent measured on the node, the way the seeds'
+// engineers looked by hand (free, top, ps -eTf | wc -l, df -h, df -i, dmesg,
+// systemctl --version). Every list is bounded so the report stays small.
+type NodeProbes struct {
+	// memory from /proc/meminfo and /proc/vmstat.
+	// +optional
+	Memory *MemoryProbe `json:"memory,omitempty"`
+	// load from /proc/loadavg.
+	// +optional
+	Load *LoadProbe `json:"load,omitempty"`
+	// pids: threads against kernel.pid_max, zombies.
+	// +optional
+	PIDs *PIDProbe `json:"pids,omitempty"`
+	// disks where the kubelet and the container runtime keep their data.
+	// +optional
+	// +listType=map
+	// +listMapKey=path
+	// +kubebuilder:validation:MaxItems=4
+	Disks []DiskProbe `json:"disks,omitempty"`
+	// systemdVersion is the host's systemd version (systemctl --version).
+	// +optional
+	SystemdVersion string `json:"systemdVersion,omitempty"`
+	// kernelLog holds recent kernel or kubelet log lines that name a cause
+	// (OOM kills, hung tasks, cgroup driver errors), newest last.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	KernelLog []LogLine `json:"kernelLog,omitempty"`
+	// errors lists probes that could not run, so a gap is visible.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Errors []string `json:"errors,omitempty"`
+}
+
+// MemoryProbe is the node's memory.
+type MemoryProbe struct {
+	// totalBytes is MemTotal.
+	TotalBytes int64 `json:"totalBytes"`
+	// availableBytes is MemAvailable.
+	AvailableBytes int64 `json:"availableBytes"`
+	// oomKills is the kernel's oom_kill counter since boot (/proc/vmstat).
+	OOMKills int64 `json:"oomKills"`
+	// lastOOMKill is when the agent last saw oomKills grow.
+	// +optional
+	LastOOMKill *metav1.Time `json:"lastOOMKill,omitempty"`
+}
+
+// LoadProbe is the node's load.
+type LoadProbe struct {
+	// load1Milli is the 1-minute load average times 1000.
+	Load1Milli int64 `json:"load1Milli"`
+	// cpus is the number of online CPUs.
+	CPUs int32 `json:"cpus"`
+}
+
+// PIDProbe counts processes and threads.
+type PIDProbe struct {
+	// threads is the number of threads (tasks) on the node.
+	Threads int64 `json:"threads"`
+	// pidMax is kernel.pid_max.
+	PIDMax int64 `json:"pidMax"`
+	// zombies is the number of zombie processes.
+	Zombies int32 `json:"zombies"`
+}
+
+// DiskProbe is free space and inodes of one filesystem.
+type DiskProbe struct {
+	// path probed, e.g. /var/lib/kubelet.
+	Path string `json:"path"`
+	// totalBytes and freeBytes (available to unprivileged users).
+	TotalBytes int64 `json:"totalBytes"`
+	FreeBytes  int64 `json:"freeBytes"`
+	// totalInodes and freeInodes.
+	TotalInodes int64 `json:"totalInodes"`
+	FreeInodes  int64 `json:"freeInodes"`
+}
+
+// LogLine is one log line that names a cause.
+type LogLine struct {
+	// time the line was logged, if known.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// source: kernel or kubelet.
+	Source string `json:"source"`
+	// text of the line, truncated to 256 characters.
+	// +kubebuilder:validation:MaxLength=256
+	Text string `json:"text"`
+}
