@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/remediations"
+)
+
+// ExplainOptions tells the story of one Remediation record.
+type ExplainOptions struct {
+	*Env
+	Name string
+}
+
+func (o *ExplainOptions) AddFlags(*flag.FlagSet) {}
+
+func (o *ExplainOptions) Validate(args []string) error {
+	if len(args) != 1 {
+		return errors.New("explain takes exactly one argument: the name of a Remediation (see history)")
+	}
+	o.Name = args[0]
+	return nil
+}
+
+func (o *ExplainOptions) Run(ctx context.Context) error {
+	rem := &v1alpha1.Remediation{}
+	if err := o.Client.Get(ctx, client.ObjectKey{Name: o.Name}, rem); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("remediation %q not found", o.Name)
+		}
+		return err
+	}
+	var task *v1alpha1.NodeTask
+	if rem.Status.NodeTask != "" {
+		task = &v1alpha1.NodeTask{}
+		if err := o.Client.Get(ctx, client.ObjectKey{Name: rem.Status.NodeTask}, task); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return err
+			}
+			task = nil
+		}
+	}
+	return printExplain(o.Out, rem, task, o.Clock.Now())
+}
+
+// printExplain writes a record from decision to outcome. task is the record's
+// NodeTask, nil when there is none or it is gone.
+func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTask, now time.Time) error {
+	var b strings.Builder
+	s := &rem.Spec
+	field(&b, "", "Remediation", rem.Name)
+	field(&b, "", "Created", timestamp(&rem.CreationTimestamp, now))
+	field(&b, "", "Node", s.NodeName)
+	field(&b, "", "Cause", fmt.Sprintf("%s since %s", s.Cause, timestamp(&s.CauseSince, now)))
+	field(&b, "", "Policy", fmt.Sprintf("%s (generation %d)", s.Policy, s.PolicyGeneration))
+	field(&b, "", "Mode", string(s.Mode))
+	action := string(s.Action.Type)
+	if _, restart := remediations.UnitFor(s.Action.Type); restart {
+		action += fmt.Sprintf(" (recovery timeout %s)", remediations.RecoveryTimeout(s.Action))
+	}
+	field(&b, "", "Action", action)
+
+	b.WriteString("\nEvidence:\n")
+	if len(s.Evidence) == 0 {
+		b.WriteString("  none recorded\n")
+	}
+	for _, e := range s.Evidence {
+		fmt.Fprintf(&b, "  %s\n", evidenceLine(e, now))
+	}
+
+	b.WriteString("\nSteps:\n")
+	if len(rem.Status.Steps) == 0 {
+		b.WriteString("  none planned yet\n")
+	}
+	for i, st := range rem.Status.Steps {
+		fmt.Fprintf(&b, "  %d. %s: %s\n", i+1, st.Name, st.Phase)
+		if st.Description != "" {
+			field(&b, "     ", "What", st.Description)
+		}
+		field(&b, "     ", "Started", timestamp(st.StartedAt, now))
+		field(&b, "     ", "Completed", timestamp(st.CompletedAt, now))
+		field(&b, "     ", "Took", took(st.StartedAt, st.CompletedAt, now))
+		if st.Message != "" {
+			field(&b, "     ", "Message", oneLine(st.Message))
+		}
+	}
+
+	st := &rem.Status
+	b.WriteString("\nOutcome:\n")
+	field(&b, "  ", "Phase", orNone(string(st.Phase)))
+	field(&b, "  ", "Reason", orNone(st.Reason))
+	field(&b, "  ", "Message", orNone(oneLine(st.Message)))
+	field(&b, "  ", "Started", timestamp(st.StartedAt, now))
+	field(&b, "  ", "Completed", timestamp(st.CompletedAt, now))
+	field(&b, "  ", "Took", took(st.StartedAt, st.CompletedAt, now))
+
+	b.WriteString("\nNode task:\n")
+	switch {
+	case st.NodeTask == "":
+		b.WriteString("  none: nothing was handed to the node agent\n")
+	case task == nil:
+		fmt.Fprintf(&b, "  %s: not found (deleted, or garbage-collected with an earlier record)\n", st.NodeTask)
+	default:
+		ts := &task.Status
+		field(&b, "  ", "Name", task.Name)
+		field(&b, "  ", "Action", fmt.Sprintf("%s %s", task.Spec.Action, task.Spec.Unit))
+		field(&b, "  ", "Phase", orNone(string(ts.Phase)))
+		field(&b, "  ", "Started", timestamp(ts.StartedAt, now))
+		field(&b, "  ", "Completed", timestamp(ts.CompletedAt, now))
+		field(&b, "  ", "Took", took(ts.StartedAt, ts.CompletedAt, now))
+		if ts.Message != "" {
+			field(&b, "  ", "Message", oneLine(ts.Message))
+		}
+		if ts.Before != nil {
+			field(&b, "  ", "Before", unitState(*ts.Before, now))
+		}
+		if ts.After != nil {
+			field(&b, "  ", "After", unitState(*ts.After, now))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
