@@ -34,6 +34,33 @@ type Host struct {
 	mu       sync.Mutex
 	units    map[v1alpha1.Unit]*unit
 	restarts map[v1alpha1.Unit]int
+	probes   v1alpha1.NodeProbes
+}
+
+// HealthyProbes is what the agent measures on a healthy simulated node.
+func HealthyProbes() v1alpha1.NodeProbes {
+	const gi = 1 << 30
+	return v1alpha1.NodeProbes{
+		Memory:         &v1alpha1.MemoryProbe{TotalBytes: 32 * gi, AvailableBytes: 20 * gi},
+		Load:           &v1alpha1.LoadProbe{Load1Milli: 500, CPUs: 8},
+		PIDs:           &v1alpha1.PIDProbe{Threads: 900, PIDMax: 4194304},
+		Disks:          []v1alpha1.DiskProbe{{Path: "/var/lib/kubelet", TotalBytes: 100 * gi, FreeBytes: 60 * gi, TotalInodes: 6553600, FreeInodes: 6000000}},
+		SystemdVersion: "252",
+	}
+}
+
+// Probe returns the node's simulated measurements.
+func (h *Host) Probe(context.Context) v1alpha1.NodeProbes {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return *h.probes.DeepCopy()
+}
+
+// SetProbes changes the node's simulated measurements.
+func (h *Host) SetProbes(change func(*v1alpha1.NodeProbes)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	change(&h.probes)
 }
 
 var _ host.Host = (*Host)(nil)
@@ -48,6 +75,7 @@ func NewHost(kubelet, runtime Service) *Host {
 			v1alpha1.UnitContainerRuntime: {name: "containerd.service", enabled: true, svc: runtime},
 		},
 		restarts: map[v1alpha1.Unit]int{},
+		probes:   HealthyProbes(),
 	}
 }
 

@@ -41,6 +41,65 @@ type Kubelet struct {
 	lastPost  time.Time
 	nodeUID   string
 	heartbeat func(time.Time) // test hook, called after each lease renewal
+
+	fmu         sync.Mutex
+	overrides   map[corev1.NodeConditionType]corev1.NodeCondition
+	pausedUntil time.Time
+	poke        chan struct{}
+}
+
+// SetCondition makes the kubelet report a condition (type, status, reason,
+// message) instead of the healthy one, e.g. Ready=False KubeletNotReady "PLEG
+// is not healthy: …", or MemoryPressure=True. It posts at once.
+func (k *Kubelet) SetCondition(c corev1.NodeCondition) {
+	k.fmu.Lock()
+	if k.overrides == nil {
+		k.overrides = map[corev1.NodeConditionType]corev1.NodeCondition{}
+	}
+	k.overrides[c.Type] = c
+	k.fmu.Unlock()
+	k.Poke()
+}
+
+// ClearConditions returns to healthy conditions.
+func (k *Kubelet) ClearConditions() {
+	k.fmu.Lock()
+	k.overrides = nil
+	k.pausedUntil = time.Time{}
+	k.fmu.Unlock()
+	k.Poke()
+}
+
+// PauseHeartbeats stops Lease renewals and status posts for d, as when an
+// overloaded control plane makes them land late (seed 003); the kubelet
+// keeps running and resumes by itself.
+func (k *Kubelet) PauseHeartbeats(d time.Duration) {
+	k.fmu.Lock()
+	k.pausedUntil = time.Now().Add(d)
+	k.fmu.Unlock()
+}
+
+// Poke makes a running kubelet sync now.
+func (k *Kubelet) Poke() {
+	k.mu.Lock()
+	poke := k.poke
+	k.mu.Unlock()
+	if poke != nil {
+		select {
+		case poke <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (k *Kubelet) desired() (map[corev1.NodeConditionType]corev1.NodeCondition, bool) {
+	k.fmu.Lock()
+	defer k.fmu.Unlock()
+	out := make(map[corev1.NodeConditionType]corev1.NodeCondition, len(k.overrides))
+	for t, c := range k.overrides {
+		out[t] = c
+	}
+	return out, time.Now().Before(k.pausedUntil)
 }
 
 // NewKubelet returns a stopped kubelet for nodeName; the Node it registers
@@ -58,8 +117,8 @@ func (k *Kubelet) Start() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	k.cancel, k.done = cancel, make(chan struct{})
-	go k.run(ctx, k.done)
+	k.cancel, k.done, k.poke = cancel, make(chan struct{}), make(chan struct{}, 1)
+	go k.run(ctx, k.done, k.poke)
 }
 
 // Stop stops the kubelet: no more status posts or Lease renewals.
@@ -81,7 +140,7 @@ func (k *Kubelet) Running() bool {
 	return k.cancel != nil
 }
 
-func (k *Kubelet) run(ctx context.Context, done chan struct{}) {
+func (k *Kubelet) run(ctx context.Context, done, poke chan struct{}) {
 	defer close(done)
 	log := klog.FromContext(ctx).WithValues("node", k.nodeName)
 	k.lastPost = time.Time{}
@@ -93,20 +152,25 @@ func (k *Kubelet) run(ctx context.Context, done chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-time.After(k.renew):
+		case <-poke:
 		}
 	}
 }
 
+// sync does what the kubelet does every 10s: post node status when it
+// differs from what the API server holds (or every 5 minutes), and renew
+// the Lease.
 func (k *Kubelet) sync(ctx context.Context) error {
 	if err := k.register(ctx); err != nil {
 		return err
 	}
+	overrides, paused := k.desired()
+	if paused {
+		return nil
+	}
 	now := time.Now()
-	if now.Sub(k.lastPost) >= NodeStatusReportFrequency {
-		if err := k.postStatus(ctx, now); err != nil {
-			return err
-		}
-		k.lastPost = now
+	if err := k.postStatus(ctx, now, overrides, now.Sub(k.lastPost) >= NodeStatusReportFrequency); err != nil {
+		return err
 	}
 	return k.renewLease(ctx, now)
 }
@@ -128,20 +192,27 @@ func (k *Kubelet) register(ctx context.Context) error {
 	return nil
 }
 
-// postStatus writes the node status a healthy kubelet reports.
-func (k *Kubelet) postStatus(ctx context.Context, now time.Time) error {
+// postStatus writes the node status: healthy conditions with the overrides
+// applied, when they differ from the server's or force is set.
+func (k *Kubelet) postStatus(ctx context.Context, now time.Time, overrides map[corev1.NodeConditionType]corev1.NodeCondition, force bool) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		node, err := k.client.CoreV1().Nodes().Get(ctx, k.nodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		fillStatus(&node.Status, now)
-		_, err = k.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		if !fillStatus(&node.Status, now, overrides) && !force {
+			return nil
+		}
+		if _, err = k.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err == nil {
+			k.lastPost = now
+		}
 		return err
 	})
 }
 
-func fillStatus(st *corev1.NodeStatus, now time.Time) {
+// fillStatus sets the conditions and reports whether any condition's status,
+// reason or message changed.
+func fillStatus(st *corev1.NodeStatus, now time.Time, overrides map[corev1.NodeConditionType]corev1.NodeCondition) bool {
 	hb := metav1.NewTime(now)
 	want := []corev1.NodeCondition{
 		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"},
@@ -149,14 +220,36 @@ func fillStatus(st *corev1.NodeStatus, now time.Time) {
 		{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", Message: "kubelet has sufficient PID available"},
 		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
 	}
+	for t, o := range overrides {
+		found := false
+		for i := range want {
+			if want[i].Type == t {
+				want[i].Status, want[i].Reason, want[i].Message = o.Status, o.Reason, o.Message
+				found = true
+			}
+		}
+		if !found {
+			want = append(want, corev1.NodeCondition{Type: t, Status: o.Status, Reason: o.Reason, Message: o.Message})
+		}
+	}
+	changed := len(st.Conditions) != len(want)
 	for i := range want {
 		want[i].LastHeartbeatTime = hb
 		want[i].LastTransitionTime = hb
+		seen := false
 		for _, old := range st.Conditions {
-			if old.Type == want[i].Type && old.Status == want[i].Status {
+			if old.Type != want[i].Type {
+				continue
+			}
+			seen = true
+			if old.Status == want[i].Status {
 				want[i].LastTransitionTime = old.LastTransitionTime
 			}
+			if old.Status != want[i].Status || old.Reason != want[i].Reason || old.Message != want[i].Message {
+				changed = true
+			}
 		}
+		changed = changed || !seen
 	}
 	st.Conditions = want
 	capacity := corev1.ResourceList{
@@ -168,6 +261,21 @@ func fillStatus(st *corev1.NodeStatus, now time.Time) {
 	st.NodeInfo.KubeletVersion = "v1.37.2"
 	st.NodeInfo.ContainerRuntimeVersion = "containerd://2.1.0"
 	st.NodeInfo.OperatingSystem, st.NodeInfo.Architecture = "linux", "amd64"
+	return changed
+}
+
+// Event posts an Event about the node, as the kubelet does (e.g. reason
+// SystemOOM, "System OOM encountered, victim process: java, pid: 4242").
+func (k *Kubelet) Event(ctx context.Context, eventType, reason, message string) error {
+	now := metav1.NewTime(time.Now())
+	_, err := k.client.CoreV1().Events(metav1.NamespaceDefault).Create(ctx, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: k.nodeName + ".", Namespace: metav1.NamespaceDefault},
+		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: k.nodeName, UID: types.UID(k.nodeName)},
+		Reason:         reason, Message: message, Type: eventType,
+		Source:         corev1.EventSource{Component: "kubelet", Host: k.nodeName},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}, metav1.CreateOptions{})
+	return err
 }
 
 func (k *Kubelet) renewLease(ctx context.Context, now time.Time) error {

@@ -45,7 +45,7 @@ func (n *Node) Boot(ctx context.Context, kube kubernetes.Interface) error {
 // StartAgent runs the real node agent against the simulated host, as the
 // identity in cfg, until StopAgent.
 func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
-	opts.NodeName, opts.Host = n.Name, n.Host
+	opts.NodeName, opts.Host, opts.Prober = n.Name, n.Host, n.Host
 	mgr, err := agent.NewManager(cfg, n.Name, "0")
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -42,6 +43,9 @@ type Options struct {
 	NodeName string
 	// Host is how the agent sees and acts on the node.
 	Host host.Host
+	// Prober measures the node (memory, load, PIDs, disks, kernel log); nil
+	// reports unit states only.
+	Prober Prober
 	// ProbeInterval is how often the agent probes the node locally (no API
 	// traffic unless something changed).
 	ProbeInterval time.Duration
@@ -75,6 +79,11 @@ func (o *Options) defaults() error {
 		o.Clock = clock.RealClock{}
 	}
 	return nil
+}
+
+// Prober measures the node.
+type Prober interface {
+	Probe(ctx context.Context) v1alpha1.NodeProbes
 }
 
 // CacheOptions restricts the agent's cache to its own node's tasks, so an

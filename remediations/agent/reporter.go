@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,7 @@ type reporter struct {
 
 	obj       *v1alpha1.NodeReport // as last written; nil after an error
 	last      []v1alpha1.UnitState // as last written
+	lastSig   string               // probe signature as last written
 	lastWrite time.Time
 }
 
@@ -65,14 +67,51 @@ func (r *reporter) Start(ctx context.Context) error {
 
 func (r *reporter) tick(ctx context.Context) error {
 	units := r.probe(ctx)
+	var probes *v1alpha1.NodeProbes
+	sig := ""
+	if r.opts.Prober != nil {
+		p := r.opts.Prober.Probe(ctx)
+		probes, sig = &p, Signature(p)
+	}
 	now := r.opts.Clock.Now()
-	if r.lastWrite.IsZero() || !sameUnits(units, r.last) || now.Sub(r.lastWrite) >= r.opts.ReportInterval {
-		if err := r.write(ctx, units, now); err != nil {
+	if r.lastWrite.IsZero() || !sameUnits(units, r.last) || sig != r.lastSig || now.Sub(r.lastWrite) >= r.opts.ReportInterval {
+		if err := r.write(ctx, units, probes, now); err != nil {
 			return err
 		}
-		r.last, r.lastWrite = units, now
+		r.last, r.lastSig, r.lastWrite = units, sig, now
 	}
 	return nil
+}
+
+// Signature is what of the probes counts as a change worth a write: levels
+// in 5% steps, counters, versions, log lines. Memory that moves by a few
+// megabytes is not news; an OOM kill or a disk passing 90% is.
+func Signature(p v1alpha1.NodeProbes) string {
+	var b strings.Builder
+	pct := func(part, whole int64) int64 {
+		if whole <= 0 {
+			return -1
+		}
+		return part * 20 / whole // 5% steps
+	}
+	if m := p.Memory; m != nil {
+		fmt.Fprintf(&b, "m%d/%d;", pct(m.AvailableBytes, m.TotalBytes), m.OOMKills)
+	}
+	if l := p.Load; l != nil && l.CPUs > 0 {
+		fmt.Fprintf(&b, "l%d;", l.Load1Milli/(500*int64(l.CPUs))) // half a load per CPU
+	}
+	if x := p.PIDs; x != nil {
+		fmt.Fprintf(&b, "p%d/%d;", pct(x.Threads, x.PIDMax), min(x.Zombies, 10)/5)
+	}
+	for _, d := range p.Disks {
+		fmt.Fprintf(&b, "d%s:%d/%d;", d.Path, pct(d.FreeBytes, d.TotalBytes), pct(d.FreeInodes, d.TotalInodes))
+	}
+	fmt.Fprintf(&b, "s%s;k%d;", p.SystemdVersion, len(p.KernelLog))
+	if n := len(p.KernelLog); n > 0 {
+		b.WriteString(p.KernelLog[n-1].Text)
+	}
+	fmt.Fprintf(&b, ";e%d", len(p.Errors))
+	return b.String()
 }
 
 // probe asks the host for every watched unit; a unit the host can't read is
@@ -104,7 +143,7 @@ func sameUnits(a, b []v1alpha1.UnitState) bool {
 	return true
 }
 
-func (r *reporter) write(ctx context.Context, units []v1alpha1.UnitState, now time.Time) error {
+func (r *reporter) write(ctx context.Context, units []v1alpha1.UnitState, probes *v1alpha1.NodeProbes, now time.Time) error {
 	rep := r.obj
 	if rep == nil {
 		// The agent is the report's only writer, so it reads the report from
@@ -123,6 +162,7 @@ func (r *reporter) write(ctx context.Context, units []v1alpha1.UnitState, now ti
 		ReportInterval: metav1.Duration{Duration: r.opts.ReportInterval},
 		AgentVersion:   r.opts.Version,
 		Units:          units,
+		Probes:         probes,
 	}
 	r.obj = rep
 	if err := r.c.Status().Update(ctx, rep); err != nil {

@@ -3,17 +3,60 @@ package v1alpha1
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // Cause is a diagnosed reason why a node is unhealthy.
-// +kubebuilder:validation:Enum=KubeletDown;ContainerRuntimeDown
+// +kubebuilder:validation:Enum=KubeletDown;KubeletHung;MemoryExhausted;PLEGUnhealthy;ControlPlaneDegraded;ContainerRuntimeDown;NetworkUnavailable;PIDExhausted;DiskPressure;NodeUnreachable;OldSystemd;CgroupDriverMismatch;KernelDeadlock;ReadonlyFilesystem
 type Cause string
 
 const (
 	// CauseKubeletDown: the kubelet unit is not active and the node's heartbeats
 	// stopped, while the node agent is alive (seed 000).
 	CauseKubeletDown Cause = "KubeletDown"
-	// CauseContainerRuntimeDown: the container runtime unit is not active
-	// while the node agent is alive (seed 004).
+	// CauseKubeletHung: the kubelet unit is active but its heartbeats stopped,
+	// on this node only, while the agent is alive and memory is fine.
+	CauseKubeletHung Cause = "KubeletHung"
+	// CauseMemoryExhausted: memory pressure, OOM kills (seed 001).
+	CauseMemoryExhausted Cause = "MemoryExhausted"
+	// CausePLEGUnhealthy: the kubelet reports PLEG is not healthy (seed 002).
+	// Restarting the kubelet on PLEG caused reboot loops elsewhere: kept
+	// apart from KubeletDown on purpose.
+	CausePLEGUnhealthy Cause = "PLEGUnhealthy"
+	// CauseControlPlaneDegraded: many nodes' heartbeats are late at once while
+	// their agents and kubelets are fine (seed 003). A cluster cause: no node
+	// is at fault.
+	CauseControlPlaneDegraded Cause = "ControlPlaneDegraded"
+	// CauseContainerRuntimeDown: the container runtime is down (seed 004).
 	CauseContainerRuntimeDown Cause = "ContainerRuntimeDown"
+	// CauseNetworkUnavailable: the node's pod network is not ready (seeds 000, 004).
+	CauseNetworkUnavailable Cause = "NetworkUnavailable"
+	// CausePIDExhausted: PIDs are running out (seed 004).
+	CausePIDExhausted Cause = "PIDExhausted"
+	// CauseDiskPressure: disk space or inodes are running out (seeds 002, 004).
+	CauseDiskPressure Cause = "DiskPressure"
+	// CauseNodeUnreachable: node status and agent are both silent: the node
+	// is down or cut off (seed 004).
+	CauseNodeUnreachable Cause = "NodeUnreachable"
+	// CauseOldSystemd (advisory): systemd older than 219-67 has the D-Bus
+	// cookie overflow that hangs runc and the kubelet (seed 004).
+	CauseOldSystemd Cause = "OldSystemd"
+	// CauseCgroupDriverMismatch (advisory): the kubelet's and the runtime's
+	// cgroup drivers differ (seed 004).
+	CauseCgroupDriverMismatch Cause = "CgroupDriverMismatch"
+	// CauseKernelDeadlock (advisory): node-problem-detector's KernelDeadlock.
+	CauseKernelDeadlock Cause = "KernelDeadlock"
+	// CauseReadonlyFilesystem (advisory): node-problem-detector's ReadonlyFilesystem.
+	CauseReadonlyFilesystem Cause = "ReadonlyFilesystem"
 )
+
+// IsAdvisory reports whether a cause needs a person: no policy may act on it.
+func (c Cause) IsAdvisory() bool {
+	switch c {
+	case CauseOldSystemd, CauseCgroupDriverMismatch, CauseKernelDeadlock, CauseReadonlyFilesystem:
+		return true
+	}
+	return false
+}
+
+// IsClusterWide reports whether a cause is the cluster's, not a node's.
+func (c Cause) IsClusterWide() bool { return c == CauseControlPlaneDegraded }
 
 // Unit is the logical name of a node service the agent may act on. The agent
 // maps it to a systemd unit from its own configuration; the API never carries

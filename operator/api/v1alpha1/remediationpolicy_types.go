@@ -38,6 +38,8 @@ const (
 // RemediationPolicySpec says which diagnosed causes on which nodes lead to
 // which action, and how.
 // +kubebuilder:validation:XValidation:rule="!has(self.action.restart) || self.action.type in ['RestartKubelet', 'RestartContainerRuntime']",message="action.restart is only valid for the restart actions"
+// +kubebuilder:validation:XValidation:rule="self.causes.all(c, !(c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem']))",message="causes: OldSystemd, CgroupDriverMismatch, KernelDeadlock and ReadonlyFilesystem are advisory: they need a person, no action may be bound to them"
+// +kubebuilder:validation:XValidation:rule="!(self.action.type in ['RestartKubelet', 'RestartContainerRuntime']) || self.causes.all(c, c.cause in ['KubeletDown', 'KubeletHung', 'ContainerRuntimeDown'])",message="causes: a restart action may only be bound to KubeletDown, KubeletHung or ContainerRuntimeDown (restarting the kubelet on PLEG, memory or control-plane trouble makes things worse)"
 type RemediationPolicySpec struct {
 	// nodeSelector selects the nodes this policy covers by label. An empty or
 	// absent selector covers every node. Control-plane nodes (labelled
