@@ -10,6 +10,8 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,6 +30,9 @@ import (
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch
+// +kubebuilder:rbac:groups=nodeward.io,resources=clusterdiagnoses,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=nodeward.io,resources=clusterdiagnoses/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediations,verbs=get;list;watch;create
@@ -51,6 +56,13 @@ func CacheOptions() cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{diagnosis.NodeLeaseNamespace: {}}},
 			&corev1.Node{}:          {Transform: stripNode},
+			// Only the kubelet's SystemOOM Events about Nodes (they live in
+			// "default"), not the cluster's whole event stream.
+			&corev1.Event{}: {Namespaces: map[string]cache.Config{metav1.NamespaceDefault: {
+				FieldSelector: fields.AndSelectors(
+					fields.OneTermEqualSelector("involvedObject.kind", "Node"),
+					fields.OneTermEqualSelector("reason", diagnosis.EventReasonSystemOOM)),
+			}}},
 		},
 	}
 }
@@ -81,9 +93,18 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("indexing remediations by node: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Event{}, diagnosis.IndexEventNode, func(o client.Object) []string {
+		return []string{o.(*corev1.Event).InvolvedObject.Name}
+	}); err != nil {
+		return fmt.Errorf("indexing events by node: %w", err)
+	}
 	recorder := mgr.GetEventRecorder("nodeward")
+	detector := diagnosis.NewClusterDetector(mgr.GetClient(), opts.Clock, recorder, opts.Thresholds)
+	if err := mgr.Add(detector); err != nil {
+		return err
+	}
 	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
-		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds},
+		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
 		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
 	} {

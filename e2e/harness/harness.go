@@ -162,7 +162,7 @@ func (c *Cluster) Install(ctx context.Context) error {
 				}
 			}
 		}
-		return n >= 5, nil
+		return n >= 6, nil
 	})
 }
 

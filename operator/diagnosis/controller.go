@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
@@ -34,15 +35,33 @@ type Reconciler struct {
 	Client     client.Client
 	Clock      clock.Clock
 	Thresholds Thresholds
+	// Cluster tells whether many nodes are late at once; nil means never.
+	Cluster *ClusterDetector
 }
+
+// IndexEventNode indexes the cached SystemOOM Events by the node they are about.
+const IndexEventNode = "involvedObject.name"
+
+// EventReasonSystemOOM is the kubelet's Event for a system OOM kill.
+const EventReasonSystemOOM = "SystemOOM"
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("diagnosis").
 		For(&corev1.Node{}, builder.WithPredicates(NodeHealthChanged())).
 		Watches(&v1alpha1.NodeReport{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(ReportChanged())).
-		Complete(r)
+		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			e := o.(*corev1.Event)
+			if e.InvolvedObject.Kind != "Node" {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: e.InvolvedObject.Name}}}
+		}))
+	if r.Cluster != nil {
+		b = b.WatchesRawSource(source.Channel(r.Cluster.Requeue, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // Reconcile diagnoses one node.
@@ -67,6 +86,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		in.Report = report
 	} else if !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, err
+	}
+	evs := &corev1.EventList{}
+	if err := r.Client.List(ctx, evs, client.MatchingFields{IndexEventNode: node.Name}); err != nil {
+		return reconcile.Result{}, err
+	}
+	in.Events = evs.Items
+	if r.Cluster != nil {
+		in.Cluster = r.Cluster.State()
 	}
 	diag := &v1alpha1.NodeDiagnosis{}
 	exists := true

@@ -23,6 +23,8 @@ const (
 	SourceNodeCondition = "NodeCondition"
 	SourceLease         = "Lease"
 	SourceNodeReport    = "NodeReport"
+	SourceEvent         = "Event"
+	SourceCluster       = "Cluster"
 )
 
 // Thresholds tune how the evidence is read.
@@ -34,11 +36,36 @@ type Thresholds struct {
 	// AgentSilentAfter is how many report intervals may pass without a
 	// NodeReport write before the agent counts as silent.
 	AgentSilentAfter int
+	// MemoryAvailableLow: MemAvailable below this fraction of MemTotal is
+	// memory exhaustion.
+	MemoryAvailableLow float64
+	// RecentOOM: a system OOM kill this recent counts.
+	RecentOOM time.Duration
+	// PIDsHigh: threads above this fraction of pid_max is PID exhaustion.
+	PIDsHigh float64
+	// DiskFreeLow and InodesFreeLow: free fractions below these are disk pressure.
+	DiskFreeLow, InodesFreeLow float64
 }
 
 // DefaultThresholds are used unless the operator is told otherwise.
 func DefaultThresholds() Thresholds {
-	return Thresholds{LeaseStaleAfter: 20 * time.Second, AgentSilentAfter: 3}
+	return Thresholds{
+		LeaseStaleAfter: 20 * time.Second, AgentSilentAfter: 3,
+		MemoryAvailableLow: 0.05, RecentOOM: 10 * time.Minute, PIDsHigh: 0.9,
+		DiskFreeLow: 0.10, InodesFreeLow: 0.05,
+	}
+}
+
+// ClusterState is the cluster-wide view the diagnosis of one node needs: how
+// many nodes' heartbeats are late at once.
+type ClusterState struct {
+	// Degraded: so many nodes' heartbeats are late at once that the control
+	// plane, not the nodes, is the likely cause (seed 003).
+	Degraded bool
+	// Late and Total count nodes with stale Leases and all nodes.
+	Late, Total int
+	// Since is when the cluster turned degraded.
+	Since time.Time
 }
 
 // Input is everything Diagnose reads about one node.
@@ -47,7 +74,10 @@ type Input struct {
 	Lease  *coordinationv1.Lease         // nil when the node has none
 	Report *v1alpha1.NodeReport          // nil when the agent never reported
 	Prev   *v1alpha1.NodeDiagnosisStatus // the previous diagnosis, for since-times
-	Now    time.Time
+	// Events are the node's recent SystemOOM events.
+	Events  []corev1.Event
+	Cluster ClusterState
+	Now     time.Time
 }
 
 // Result is a diagnosis.
@@ -68,6 +98,8 @@ type facts struct {
 	in         Input
 	th         Thresholds
 	ready      *corev1.NodeCondition
+	conds      map[corev1.NodeConditionType]*corev1.NodeCondition
+	probes     *v1alpha1.NodeProbes
 	agentAlive bool
 	agentAge   time.Duration
 	leaseAge   time.Duration
@@ -82,27 +114,32 @@ type facts struct {
 func Diagnose(in Input, th Thresholds) Result {
 	f := gather(in, th)
 	var causes []v1alpha1.DiagnosedCause
+	found := map[v1alpha1.Cause]bool{}
 	for _, rule := range rules {
-		if ev, ok := rule.match(f); ok {
-			causes = append(causes, v1alpha1.DiagnosedCause{Cause: rule.cause, Since: f.since(rule.cause), Evidence: ev})
+		if ev, ok := rule.match(f, found); ok {
+			found[rule.cause] = true
+			causes = append(causes, v1alpha1.DiagnosedCause{Cause: rule.cause, Since: f.since(rule.cause), Evidence: capEvidence(ev)})
 		}
 	}
 	res := Result{RecheckAfter: f.recheck}
 	res.Status.Causes = causes
-	res.Status.Checks = f.checks
-	res.Unhealthy = len(causes) > 0 || f.ready == nil || f.ready.Status != corev1.ConditionTrue
+	res.Status.Checks = capEvidence(f.checks)
+	res.Unhealthy = f.ready == nil || f.ready.Status != corev1.ConditionTrue
+	for _, c := range causes {
+		res.Unhealthy = res.Unhealthy || !c.Cause.IsAdvisory() || c.Cause == v1alpha1.CauseKernelDeadlock || c.Cause == v1alpha1.CauseReadonlyFilesystem
+	}
 	res.Suspect = (f.kubelet != nil && isDown(f.kubelet)) || (f.runtime != nil && isDown(f.runtime))
 	res.Status.Summary = summary(f, causes)
 	return res
 }
 
 func gather(in Input, th Thresholds) *facts {
-	f := &facts{in: in, th: th}
+	f := &facts{in: in, th: th, conds: map[corev1.NodeConditionType]*corev1.NodeCondition{}}
 	for i := range in.Node.Status.Conditions {
-		if in.Node.Status.Conditions[i].Type == corev1.NodeReady {
-			f.ready = &in.Node.Status.Conditions[i]
-		}
+		c := &in.Node.Status.Conditions[i]
+		f.conds[c.Type] = c
 	}
+	f.ready = f.conds[corev1.NodeReady]
 	if f.ready == nil {
 		f.check(false, SourceNodeCondition, nil, "the node has no Ready condition: the kubelet never posted status")
 	} else {
@@ -139,6 +176,10 @@ func gather(in Input, th Thresholds) *facts {
 			if u, ok := st.Unit(v1alpha1.UnitContainerRuntime); ok {
 				f.runtime = &u
 				f.check(u.Active(), SourceNodeReport, u.Since, "%s", describeUnit(u))
+			}
+			if st.Probes != nil {
+				f.probes = st.Probes
+				f.probeChecks()
 			}
 		}
 	} else {
@@ -188,22 +229,65 @@ func (f *facts) heartbeatsStopped() ([]v1alpha1.Evidence, bool) {
 
 type rule struct {
 	cause v1alpha1.Cause
-	match func(*facts) ([]v1alpha1.Evidence, bool)
+	// match returns the evidence for the cause; found holds the causes
+	// already diagnosed by the rules before it.
+	match func(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool)
 }
 
-// rules, most specific first: the order is the ranking.
+// rules, in ranking order: direct evidence of a broken component first,
+// resource exhaustion next, then what heartbeats alone can tell, then the
+// advisory causes that need a person.
 var rules = []rule{
 	{v1alpha1.CauseKubeletDown, kubeletDown},
 	{v1alpha1.CauseContainerRuntimeDown, runtimeDown},
+	{v1alpha1.CauseMemoryExhausted, memoryExhausted},
+	{v1alpha1.CausePIDExhausted, pidExhausted},
+	{v1alpha1.CauseDiskPressure, diskPressure},
+	{v1alpha1.CausePLEGUnhealthy, plegUnhealthy},
+	{v1alpha1.CauseNetworkUnavailable, networkUnavailable},
+	{v1alpha1.CauseControlPlaneDegraded, controlPlaneDegraded},
+	{v1alpha1.CauseKubeletHung, kubeletHung},
+	{v1alpha1.CauseNodeUnreachable, nodeUnreachable},
+	{v1alpha1.CauseKernelDeadlock, npdCondition("KernelDeadlock")},
+	{v1alpha1.CauseReadonlyFilesystem, npdCondition("ReadonlyFilesystem")},
+	{v1alpha1.CauseOldSystemd, oldSystemd},
+	{v1alpha1.CauseCgroupDriverMismatch, cgroupDriverMismatch},
 }
 
 func unitEvidence(u *v1alpha1.UnitState) v1alpha1.Evidence {
 	return v1alpha1.Evidence{Source: SourceNodeReport, ObservedAt: u.Since, Supports: true, Message: describeUnit(*u)}
 }
 
+func (f *facts) condEvidence(c *corev1.NodeCondition, supports bool) v1alpha1.Evidence {
+	return v1alpha1.Evidence{Source: SourceNodeCondition, ObservedAt: &c.LastTransitionTime, Supports: supports,
+		Message: fmt.Sprintf("%s=%s, reason %s: %s", c.Type, c.Status, c.Reason, c.Message)}
+}
+
+// condTrue returns the condition of that type if it is True.
+func (f *facts) condTrue(t corev1.NodeConditionType) *corev1.NodeCondition {
+	if c := f.conds[t]; c != nil && c.Status == corev1.ConditionTrue {
+		return c
+	}
+	return nil
+}
+
+// readySays returns the Ready condition if it is not True and its message
+// contains one of the fragments.
+func (f *facts) readySays(fragments ...string) *corev1.NodeCondition {
+	if f.ready == nil || f.ready.Status == corev1.ConditionTrue {
+		return nil
+	}
+	for _, frag := range fragments {
+		if strings.Contains(f.ready.Message, frag) {
+			return f.ready
+		}
+	}
+	return nil
+}
+
 // kubeletDown: the agent is alive and says the kubelet unit is not active,
 // and the kubelet's heartbeats stopped.
-func kubeletDown(f *facts) ([]v1alpha1.Evidence, bool) {
+func kubeletDown(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
 	if !f.agentAlive || f.kubelet == nil || !isDown(f.kubelet) {
 		return nil, false
 	}
@@ -218,21 +302,319 @@ func kubeletDown(f *facts) ([]v1alpha1.Evidence, bool) {
 		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
 			Message: fmt.Sprintf("%s is disabled: it will not start at boot (seed 000: after an OS upgrade and reboot)", f.kubelet.UnitName)})
 	}
+	for _, t := range []corev1.NodeConditionType{"FrequentKubeletRestart", "KubeletUnhealthy"} {
+		if c := f.condTrue(t); c != nil {
+			ev = append(ev, f.condEvidence(c, true))
+		}
+	}
 	return ev, true
 }
 
-// runtimeDown: the agent is alive and says the container runtime unit is not
-// active.
-func runtimeDown(f *facts) ([]v1alpha1.Evidence, bool) {
-	if !f.agentAlive || f.runtime == nil || !isDown(f.runtime) {
+// runtimeDown: the agent says the container runtime unit is not active, or
+// the kubelet says the runtime is down, or node-problem-detector does.
+func runtimeDown(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	var ev []v1alpha1.Evidence
+	if f.agentAlive && f.runtime != nil && isDown(f.runtime) {
+		ev = append(ev, unitEvidence(f.runtime))
+	}
+	if c := f.readySays("container runtime is down", "container runtime status check may not have completed yet"); c != nil {
+		ev = append(ev, f.condEvidence(c, true))
+	}
+	for _, t := range []corev1.NodeConditionType{"ContainerRuntimeUnhealthy", "FrequentContainerdRestart", "FrequentDockerRestart"} {
+		if c := f.condTrue(t); c != nil {
+			ev = append(ev, f.condEvidence(c, true))
+		}
+	}
+	if len(ev) == 0 {
 		return nil, false
 	}
-	ev := []v1alpha1.Evidence{unitEvidence(f.runtime)}
-	if f.ready != nil && strings.Contains(f.ready.Message, "container runtime is down") {
-		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeCondition, ObservedAt: &f.ready.LastTransitionTime, Supports: true,
-			Message: fmt.Sprintf("Ready=%s, reason %s: %s", f.ready.Status, f.ready.Reason, f.ready.Message)})
+	if f.agentAlive && f.runtime != nil && f.runtime.Active() {
+		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: false, ObservedAt: f.runtime.Since,
+			Message: describeUnit(*f.runtime) + " now"})
 	}
 	return ev, true
+}
+
+// memoryExhausted (seed 001): MemoryPressure, a system OOM, or almost no
+// memory available. Load and zombies support it but are not enough alone.
+func memoryExhausted(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	var ev []v1alpha1.Evidence
+	primary := false
+	if c := f.condTrue(corev1.NodeMemoryPressure); c != nil {
+		ev, primary = append(ev, f.condEvidence(c, true)), true
+	}
+	for _, e := range f.in.Events {
+		if e.Reason == "SystemOOM" && f.in.Now.Sub(eventTime(e)) <= f.th.RecentOOM {
+			t := metav1.NewTime(eventTime(e))
+			ev, primary = append(ev, v1alpha1.Evidence{Source: SourceEvent, ObservedAt: &t, Supports: true,
+				Message: fmt.Sprintf("Event SystemOOM (x%d): %s", max(e.Count, 1), e.Message)}), true
+		}
+	}
+	if p := f.probes; p != nil && p.Memory != nil && p.Memory.TotalBytes > 0 {
+		m := p.Memory
+		frac := float64(m.AvailableBytes) / float64(m.TotalBytes)
+		msg := fmt.Sprintf("MemAvailable %s of %s (%.1f%%)", bytes(m.AvailableBytes), bytes(m.TotalBytes), frac*100)
+		if frac < f.th.MemoryAvailableLow {
+			ev, primary = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, Message: msg}), true
+		} else if primary {
+			ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: false, Message: msg + " now"})
+		}
+		if m.LastOOMKill != nil && f.in.Now.Sub(m.LastOOMKill.Time) <= f.th.RecentOOM {
+			ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, ObservedAt: m.LastOOMKill,
+				Message: fmt.Sprintf("the kernel's OOM killer has fired (oom_kill counter %d, last %s ago)", m.OOMKills, round(f.in.Now.Sub(m.LastOOMKill.Time)))})
+		}
+	}
+	if p := f.probes; p != nil {
+		for _, l := range p.KernelLog {
+			if strings.Contains(l.Text, "Out of memory: Killed process") {
+				ev, primary = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, ObservedAt: l.Time, Message: "kernel: " + l.Text}), true
+			}
+		}
+		if primary && p.Load != nil && p.Load.CPUs > 0 && p.Load.Load1Milli > 2000*int64(p.Load.CPUs) {
+			ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
+				Message: fmt.Sprintf("load %.1f on %d CPUs (swapping or reclaiming)", float64(p.Load.Load1Milli)/1000, p.Load.CPUs)})
+		}
+		if primary && p.PIDs != nil && p.PIDs.Zombies > 0 {
+			ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, Message: fmt.Sprintf("%d zombie processes", p.PIDs.Zombies)})
+		}
+	}
+	if !primary {
+		return nil, false
+	}
+	if hb, stopped := f.heartbeatsStopped(); stopped {
+		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
+			Message: "heartbeats stopped while memory is exhausted: the kubelet is starved, not dead (restarting it would not help)"})
+		ev = append(ev, hb...)
+	}
+	return ev, true
+}
+
+func pidExhausted(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	var ev []v1alpha1.Evidence
+	if c := f.condTrue(corev1.NodePIDPressure); c != nil {
+		ev = append(ev, f.condEvidence(c, true))
+	}
+	if p := f.probes; p != nil && p.PIDs != nil && p.PIDs.PIDMax > 0 {
+		frac := float64(p.PIDs.Threads) / float64(p.PIDs.PIDMax)
+		msg := fmt.Sprintf("%d threads of pid_max %d (%.0f%%; ps -eTf | wc -l)", p.PIDs.Threads, p.PIDs.PIDMax, frac*100)
+		if frac >= f.th.PIDsHigh {
+			ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, Message: msg})
+		} else if len(ev) > 0 {
+			ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: false, Message: msg})
+		}
+	}
+	return ev, len(ev) > 0 && ev[0].Supports
+}
+
+func diskPressure(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	var ev []v1alpha1.Evidence
+	if c := f.condTrue(corev1.NodeDiskPressure); c != nil {
+		ev = append(ev, f.condEvidence(c, true))
+	}
+	if p := f.probes; p != nil {
+		for _, d := range p.Disks {
+			if d.TotalBytes > 0 && float64(d.FreeBytes)/float64(d.TotalBytes) < f.th.DiskFreeLow {
+				ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
+					Message: fmt.Sprintf("%s: %s free of %s (df -h)", d.Path, bytes(d.FreeBytes), bytes(d.TotalBytes))})
+			}
+			if d.TotalInodes > 0 && float64(d.FreeInodes)/float64(d.TotalInodes) < f.th.InodesFreeLow {
+				ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
+					Message: fmt.Sprintf("%s: %d inodes free of %d (df -i)", d.Path, d.FreeInodes, d.TotalInodes)})
+			}
+		}
+	}
+	return ev, len(ev) > 0
+}
+
+// plegUnhealthy (seed 002): the kubelet runs and reports, but its pod
+// lifecycle event generator relists too slowly.
+func plegUnhealthy(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	c := f.readySays("PLEG is not healthy")
+	if c == nil {
+		return nil, false
+	}
+	ev := []v1alpha1.Evidence{f.condEvidence(c, true)}
+	if f.kubelet != nil && f.kubelet.Active() {
+		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, Message: describeUnit(*f.kubelet) + ": the kubelet runs; restarting it does not fix PLEG and caused reboot loops elsewhere"})
+	}
+	return ev, true
+}
+
+func networkUnavailable(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	var ev []v1alpha1.Evidence
+	if c := f.readySays("network not ready", "NetworkPluginNotReady", "NetworkReady=false"); c != nil {
+		ev = append(ev, f.condEvidence(c, true))
+	}
+	if c := f.condTrue(corev1.NodeNetworkUnavailable); c != nil {
+		ev = append(ev, f.condEvidence(c, true))
+	}
+	return ev, len(ev) > 0
+}
+
+// controlPlaneDegraded (seed 003): this node's heartbeats are late, and so
+// are many others' at once, while this node's agent and kubelet are fine.
+func controlPlaneDegraded(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	if !f.in.Cluster.Degraded || found[v1alpha1.CauseKubeletDown] {
+		return nil, false
+	}
+	hb, stopped := f.heartbeatsStopped()
+	if !stopped {
+		return nil, false
+	}
+	since := metav1.NewTime(f.in.Cluster.Since)
+	ev := []v1alpha1.Evidence{{Source: SourceCluster, Supports: true, ObservedAt: &since,
+		Message: fmt.Sprintf("%d of %d nodes' heartbeats are late at once: a control-plane (etcd, apiserver) problem, not this node's; no node-level action", f.in.Cluster.Late, f.in.Cluster.Total)}}
+	ev = append(ev, hb...)
+	if f.agentAlive && f.kubelet != nil && f.kubelet.Active() {
+		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, Message: describeUnit(*f.kubelet) + " and the agent is alive"})
+	}
+	return ev, true
+}
+
+// kubeletHung: the kubelet unit runs but its heartbeats stopped, on this node
+// alone, and nothing else explains it.
+func kubeletHung(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	if !f.agentAlive || f.kubelet == nil || !f.kubelet.Active() || len(found) > 0 {
+		return nil, false
+	}
+	hb, stopped := f.heartbeatsStopped()
+	if !stopped || f.leaseKnown && f.kubelet.Since != nil && f.in.Lease.Spec.RenewTime.Time.Before(f.kubelet.Since.Time) {
+		// A kubelet that started after its last renewal is still starting.
+		return nil, false
+	}
+	if f.leaseKnown && !f.in.Report.Status.HeartbeatTime.After(f.in.Lease.Spec.RenewTime.Time) {
+		// The agent's last word predates the last heartbeat: the node may
+		// as well be down. Wait for the agent's next report (or silence).
+		return nil, false
+	}
+	if !f.leaseKnown {
+		return nil, false // no Lease: nothing says when the heartbeats stopped
+	}
+	ev := append([]v1alpha1.Evidence{unitEvidence(f.kubelet)}, hb...)
+	ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, ObservedAt: &f.in.Report.Status.HeartbeatTime,
+		Message: fmt.Sprintf("the node agent reported %s after the last heartbeat, so the node is up", round(f.in.Report.Status.HeartbeatTime.Sub(f.in.Lease.Spec.RenewTime.Time)))})
+	ev = append(ev, v1alpha1.Evidence{Source: SourceCluster, Supports: true,
+		Message: fmt.Sprintf("only %d of %d nodes' heartbeats are late: not a control-plane problem", f.in.Cluster.Late, f.in.Cluster.Total)})
+	return ev, true
+}
+
+// nodeUnreachable: both the kubelet's heartbeats and the agent are silent.
+func nodeUnreachable(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	if f.agentAlive || f.in.Report == nil || f.in.Cluster.Degraded || len(found) > 0 {
+		return nil, false
+	}
+	hb, stopped := f.heartbeatsStopped()
+	if !stopped {
+		return nil, false
+	}
+	ev := append(hb, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, ObservedAt: &f.in.Report.Status.HeartbeatTime,
+		Message: fmt.Sprintf("the node agent is silent too (last report %s ago): the node is down or cut off", round(f.agentAge))})
+	return ev, true
+}
+
+func npdCondition(t corev1.NodeConditionType) func(*facts, map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	return func(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+		if c := f.condTrue(t); c != nil {
+			return []v1alpha1.Evidence{f.condEvidence(c, true), {Source: SourceNodeCondition, Supports: true,
+				Message: "reported by node-problem-detector; needs a person"}}, true
+		}
+		return nil, false
+	}
+}
+
+// oldSystemd (seed 004): systemd before 219-67 overflows its D-Bus cookie
+// and hangs runc and the kubelet (PLEG). Only said about a node that is
+// otherwise in trouble.
+func oldSystemd(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	if f.probes == nil || f.probes.SystemdVersion == "" || (len(found) == 0 && (f.ready == nil || f.ready.Status == corev1.ConditionTrue)) {
+		return nil, false
+	}
+	if !systemdTooOld(f.probes.SystemdVersion) {
+		return nil, false
+	}
+	return []v1alpha1.Evidence{{Source: SourceNodeReport, Supports: true,
+		Message: fmt.Sprintf("systemd %s is older than 219-67: its D-Bus cookie overflow hangs runc and the kubelet; upgrade systemd", f.probes.SystemdVersion)}}, true
+}
+
+// systemdTooOld parses "219", "219-57.el7" or "252.19-1".
+func systemdTooOld(v string) bool {
+	major, rest, _ := strings.Cut(v, "-")
+	major, _, _ = strings.Cut(major, ".")
+	var mj, rel int
+	if _, err := fmt.Sscanf(major, "%d", &mj); err != nil {
+		return false
+	}
+	if mj != 219 {
+		return mj < 219
+	}
+	if _, err := fmt.Sscanf(rest, "%d", &rel); err != nil {
+		return false // "219" alone: the release is unknown; don't guess
+	}
+	return rel < 67
+}
+
+func cgroupDriverMismatch(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
+	if f.probes == nil {
+		return nil, false
+	}
+	for _, l := range f.probes.KernelLog {
+		if strings.Contains(l.Text, "failed to initialise top level QOS containers") || strings.Contains(l.Text, "misconfiguration: kubelet cgroup driver") {
+			return []v1alpha1.Evidence{{Source: SourceNodeReport, Supports: true, ObservedAt: l.Time, Message: l.Source + ": " + l.Text},
+				{Source: SourceNodeReport, Supports: true, Message: "the kubelet's cgroupDriver must match the container runtime's (systemd or cgroupfs)"}}, true
+		}
+	}
+	return nil, false
+}
+
+func eventTime(e corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+func bytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGi", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0fMi", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%dKi", n>>10)
+}
+
+// capEvidence keeps lists within the API's bound (32).
+func capEvidence(ev []v1alpha1.Evidence) []v1alpha1.Evidence {
+	if len(ev) > 32 {
+		return ev[:32]
+	}
+	return ev
+}
+
+// probeChecks records what the agent measured as checks.
+func (f *facts) probeChecks() {
+	p := f.probes
+	if m := p.Memory; m != nil && m.TotalBytes > 0 {
+		frac := float64(m.AvailableBytes) / float64(m.TotalBytes)
+		f.check(frac >= f.th.MemoryAvailableLow, SourceNodeReport, nil, "memory: %s available of %s (%.1f%%), oom_kill %d", bytes(m.AvailableBytes), bytes(m.TotalBytes), frac*100, m.OOMKills)
+	}
+	if x := p.PIDs; x != nil && x.PIDMax > 0 {
+		f.check(float64(x.Threads)/float64(x.PIDMax) < f.th.PIDsHigh, SourceNodeReport, nil, "pids: %d threads of pid_max %d, %d zombies", x.Threads, x.PIDMax, x.Zombies)
+	}
+	for _, d := range p.Disks {
+		ok := d.TotalBytes == 0 || float64(d.FreeBytes)/float64(d.TotalBytes) >= f.th.DiskFreeLow
+		ok = ok && (d.TotalInodes == 0 || float64(d.FreeInodes)/float64(d.TotalInodes) >= f.th.InodesFreeLow)
+		f.check(ok, SourceNodeReport, nil, "disk %s: %s free of %s, %d inodes free of %d", d.Path, bytes(d.FreeBytes), bytes(d.TotalBytes), d.FreeInodes, d.TotalInodes)
+	}
+	if l := p.Load; l != nil && l.CPUs > 0 {
+		f.check(l.Load1Milli <= 2000*int64(l.CPUs), SourceNodeReport, nil, "load %.2f on %d CPUs", float64(l.Load1Milli)/1000, l.CPUs)
+	}
+	for _, e := range p.Errors {
+		f.check(false, SourceNodeReport, nil, "probe failed: %s", e)
+	}
 }
 
 // isDown: only a unit that systemd says is stopped counts. "activating",

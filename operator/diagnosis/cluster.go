@@ -1,0 +1,185 @@
+package diagnosis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// ClusterDetector tells a control-plane fault from node faults (seed 003):
+// every Interval it counts, from the cache, the node Leases that are stale;
+// when at least MinNodes and at least Fraction of all nodes are late at
+// once, the cluster is degraded and stays so until Hold has passed without
+// that many. It publishes the state to the node diagnoses (State), keeps the
+// ClusterDiagnosis object, and re-queues the late nodes whenever the state
+// flips, so their diagnoses follow.
+type ClusterDetector struct {
+	Client     client.Client
+	Clock      clock.Clock
+	Recorder   events.EventRecorder
+	Thresholds Thresholds
+	MinNodes   int
+	Fraction   float64
+	Hold       time.Duration
+	Interval   time.Duration
+
+	// Requeue receives the late nodes when the state flips.
+	Requeue chan event.GenericEvent
+
+	mu        sync.Mutex
+	state     ClusterState
+	lastOver  time.Time
+	lastLate  []string
+	published bool
+}
+
+// NewClusterDetector returns a detector with the defaults: 3 nodes and 20%,
+// a 2-minute hold, a 5-second scan.
+func NewClusterDetector(c client.Client, clk clock.Clock, rec events.EventRecorder, th Thresholds) *ClusterDetector {
+	return &ClusterDetector{Client: c, Clock: clk, Recorder: rec, Thresholds: th,
+		MinNodes: 3, Fraction: 0.2, Hold: 2 * time.Minute, Interval: 5 * time.Second,
+		Requeue: make(chan event.GenericEvent, 1024)}
+}
+
+// State is the latest cluster state.
+func (d *ClusterDetector) State() ClusterState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state
+}
+
+// NeedLeaderElection: only the leader writes the ClusterDiagnosis.
+func (d *ClusterDetector) NeedLeaderElection() bool { return true }
+
+// Start scans until ctx ends.
+func (d *ClusterDetector) Start(ctx context.Context) error {
+	t := time.NewTicker(d.Interval)
+	defer t.Stop()
+	for {
+		if err := d.Scan(ctx); err != nil && ctx.Err() == nil {
+			klog.FromContext(ctx).Error(err, "Scanning node leases failed")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Scan counts late heartbeats once. The list is read from the informer's
+// store without copies: the work is one pass over the Leases, a few
+// microseconds per thousand nodes, and no API request.
+func (d *ClusterDetector) Scan(ctx context.Context) error {
+	leases := &coordinationv1.LeaseList{}
+	if err := d.Client.List(ctx, leases, client.InNamespace(NodeLeaseNamespace), client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	now := d.Clock.Now()
+	var late []string
+	for i := range leases.Items {
+		rt := leases.Items[i].Spec.RenewTime
+		if rt != nil && now.Sub(rt.Time) >= d.Thresholds.LeaseStaleAfter {
+			late = append(late, leases.Items[i].Name)
+		}
+	}
+	sort.Strings(late)
+	total := len(leases.Items)
+	over := len(late) >= d.MinNodes && float64(len(late)) >= d.Fraction*float64(total)
+
+	d.mu.Lock()
+	prev := d.state
+	if over {
+		d.lastOver = now
+		if !prev.Degraded {
+			d.state.Since = now
+		}
+		d.state.Degraded = true
+	} else if prev.Degraded && now.Sub(d.lastOver) >= d.Hold {
+		d.state = ClusterState{}
+	}
+	d.state.Late, d.state.Total = len(late), total
+	cur := d.state
+	flipped := cur.Degraded != prev.Degraded
+	requeue := late
+	if flipped && !cur.Degraded {
+		requeue = d.lastLate // the nodes that were late, to drop their cluster cause
+	}
+	if cur.Degraded {
+		d.lastLate = append(d.lastLate[:0:0], late...)
+	}
+	d.mu.Unlock()
+
+	if flipped {
+		log := klog.FromContext(ctx)
+		if cur.Degraded {
+			log.Info("Control plane degraded: many nodes' heartbeats are late at once", "late", len(late), "total", total)
+		} else {
+			log.Info("Control plane recovered: heartbeats on time again")
+		}
+		for _, n := range requeue {
+			select {
+			case d.Requeue <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}}:
+			default: // a full queue means the controller is behind; its own events will catch up
+			}
+		}
+	}
+	if flipped || cur.Degraded {
+		return d.publish(ctx, cur, late)
+	}
+	return nil
+}
+
+// publish keeps the ClusterDiagnosis in line with the state, writing only
+// when it changed.
+func (d *ClusterDetector) publish(ctx context.Context, st ClusterState, late []string) error {
+	cd := &v1alpha1.ClusterDiagnosis{}
+	err := d.Client.Get(ctx, client.ObjectKey{Name: v1alpha1.ClusterDiagnosisName}, cd)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	if !st.Degraded {
+		if exists {
+			return client.IgnoreNotFound(d.Client.Delete(ctx, cd))
+		}
+		return nil
+	}
+	sample := late
+	if len(sample) > 20 {
+		sample = sample[:20]
+	}
+	want := v1alpha1.ClusterDiagnosisStatus{
+		LateNodes: int32(st.Late), TotalNodes: int32(st.Total), SampleNodes: sample,
+		Summary: fmt.Sprintf("ControlPlaneDegraded: %d of %d nodes' heartbeats late at once; the nodes are not at fault, check etcd and the apiserver", st.Late, st.Total),
+		Causes: []v1alpha1.DiagnosedCause{{Cause: v1alpha1.CauseControlPlaneDegraded, Since: metav1.NewTime(st.Since.Truncate(time.Second)),
+			Evidence: []v1alpha1.Evidence{{Source: SourceCluster, Supports: true,
+				Message: fmt.Sprintf("%d of %d node Leases not renewed for %s (threshold: %d nodes and %.0f%%)", st.Late, st.Total, d.Thresholds.LeaseStaleAfter, d.MinNodes, d.Fraction*100)}}}},
+	}
+	if exists && cd.Status.LateNodes == want.LateNodes && cd.Status.TotalNodes == want.TotalNodes && len(cd.Status.Causes) == 1 {
+		return nil
+	}
+	if !exists {
+		cd = &v1alpha1.ClusterDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterDiagnosisName}}
+		if err := d.Client.Create(ctx, cd); err != nil {
+			return err
+		}
+		d.Recorder.Eventf(cd, nil, corev1.EventTypeWarning, "ControlPlaneDegraded", "Diagnose", "%s", want.Summary)
+	}
+	cd.Status = want
+	return d.Client.Status().Update(ctx, cd)
+}
