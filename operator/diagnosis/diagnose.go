@@ -212,7 +212,9 @@ func (f *facts) since(c v1alpha1.Cause) metav1.Time {
 }
 
 // heartbeatsStopped is the evidence that the kubelet stopped heartbeating:
-// its Lease went stale, or the node lifecycle controller already said so.
+// its Lease went stale, or the node lifecycle controller already said so
+// (NodeStatusUnknown, or NodeStatusNeverUpdated for a kubelet that
+// registered the Node and never posted its status).
 func (f *facts) heartbeatsStopped() ([]v1alpha1.Evidence, bool) {
 	var ev []v1alpha1.Evidence
 	if f.leaseKnown && f.leaseAge >= f.th.LeaseStaleAfter {
@@ -220,7 +222,7 @@ func (f *facts) heartbeatsStopped() ([]v1alpha1.Evidence, bool) {
 		ev = append(ev, v1alpha1.Evidence{Source: SourceLease, ObservedAt: &t, Supports: true,
 			Message: fmt.Sprintf("Lease not renewed for %s (the kubelet renews every 10s)", round(f.leaseAge))})
 	}
-	if f.ready != nil && f.ready.Reason == "NodeStatusUnknown" {
+	if f.ready != nil && (f.ready.Reason == "NodeStatusUnknown" || f.ready.Reason == "NodeStatusNeverUpdated") {
 		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeCondition, ObservedAt: &f.ready.LastTransitionTime, Supports: true,
 			Message: fmt.Sprintf("Ready=%s, reason %s: %s", f.ready.Status, f.ready.Reason, f.ready.Message)})
 	}
