@@ -216,6 +216,13 @@ func (f *facts) since(c v1alpha1.Cause) metav1.Time {
 // (NodeStatusUnknown, or NodeStatusNeverUpdated for a kubelet that
 // registered the Node and never posted its status).
 func (f *facts) heartbeatsStopped() ([]v1alpha1.Evidence, bool) {
+	if f.leaseKnown && f.leaseAge < f.th.LeaseStaleAfter {
+		// The kubelet renewed its Lease just now: it heartbeats. A
+		// Ready=Unknown beside a fresh Lease is older news (the controller
+		// lags, or the kubelet has just come back and its next status
+		// update corrects it), not evidence of a stop.
+		return nil, false
+	}
 	var ev []v1alpha1.Evidence
 	if f.leaseKnown && f.leaseAge >= f.th.LeaseStaleAfter {
 		t := metav1.NewTime(f.in.Lease.Spec.RenewTime.Time)
