@@ -3,6 +3,7 @@ package diagnosis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -118,9 +119,12 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 	requeue := late
 	if flipped && !cur.Degraded {
 		requeue = d.lastLate // the nodes that were late, to drop their cluster cause
+		d.lastLate = nil
 	}
 	if cur.Degraded {
-		d.lastLate = append(d.lastLate[:0:0], late...)
+		// Every node late while degraded may carry the cluster cause: keep
+		// them all, not the latest scan's, which is empty during the Hold.
+		d.lastLate = slices.Compact(slices.Sorted(slices.Values(append(d.lastLate, late...))))
 	}
 	d.mu.Unlock()
 
