@@ -109,13 +109,20 @@ func runDemo(args []string) error {
 
 	ok := true
 	if o.scenario != "none" {
-		desc, err := inject(c, o.target, o.scenario)
+		desc, err := inject(ctx, c, o.target, o.scenario)
 		if err != nil {
 			return err
 		}
 		n.mark(o.target, o.scenario, desc)
-		ok = n.waitRemediated(ctx, c.Client, o.target, o.timeout)
-		n.summary(o.target)
+		switch cause := expectedCause[o.scenario]; {
+		case o.scenario == "kubelet-down" || o.scenario == "kubelet-crash":
+			ok = n.waitRemediated(ctx, c.Client, o.target, o.timeout)
+			n.summary(o.target)
+		case o.scenario == ScenarioControlPlaneDegraded:
+			ok = n.waitClusterDegraded(ctx, c.Client, o.timeout)
+		case cause != "":
+			ok = n.waitDiagnosed(ctx, c.Client, o.target, cause, o.timeout)
+		}
 	}
 	if o.exit {
 		if !ok {
@@ -132,6 +139,16 @@ func runDemo(args []string) error {
 	<-ctx.Done()
 	n.say("Stopping the cluster")
 	return nil
+}
+
+// expectedCause is what each fault must be diagnosed as.
+var expectedCause = map[string]v1alpha1.Cause{
+	"kubelet-down": v1alpha1.CauseKubeletDown, "kubelet-crash": v1alpha1.CauseKubeletDown,
+	"kubelet-hung": v1alpha1.CauseKubeletHung, "memory-oom": v1alpha1.CauseMemoryExhausted,
+	"pleg": v1alpha1.CausePLEGUnhealthy, "runtime-down": v1alpha1.CauseContainerRuntimeDown,
+	"network-down": v1alpha1.CauseNetworkUnavailable, "pid-exhaustion": v1alpha1.CausePIDExhausted,
+	"disk-pressure": v1alpha1.CauseDiskPressure, "node-down": v1alpha1.CauseNodeUnreachable,
+	"kernel-deadlock": v1alpha1.CauseKernelDeadlock, "old-systemd-pleg": v1alpha1.CauseOldSystemd,
 }
 
 func mustRepo() string {

@@ -11,61 +11,53 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/nodeward/nodeward/e2e/harness"
-	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/e2e/sim"
 )
 
-// faults are what can be injected into a simulated node, by name.
-var faults = map[string]struct {
-	desc  string
-	apply func(c *harness.Cluster, node string) error
-}{
-	"kubelet-down": {"kubelet.service stopped and disabled, as after seed 000's OS upgrade and reboot", func(c *harness.Cluster, node string) error {
-		n := c.Node(node)
-		n.Host.SetEnabled(v1alpha1.UnitKubelet, false)
-		return n.Host.Kill(v1alpha1.UnitKubelet, false)
-	}},
-	"kubelet-crash": {"kubelet.service crashed (failed), still enabled", func(c *harness.Cluster, node string) error {
-		return c.Node(node).Host.Kill(v1alpha1.UnitKubelet, true)
-	}},
-	"runtime-down": {"containerd.service stopped", func(c *harness.Cluster, node string) error {
-		return c.Node(node).Host.Kill(v1alpha1.UnitContainerRuntime, false)
-	}},
-	"agent-stop": {"the node agent stops (nodeward goes blind on this node)", func(c *harness.Cluster, node string) error {
-		return c.Node(node).StopAgent()
-	}},
-	"heal": {"every unit enabled and started again", func(c *harness.Cluster, node string) error {
-		n := c.Node(node)
-		for _, u := range []v1alpha1.Unit{v1alpha1.UnitKubelet, v1alpha1.UnitContainerRuntime} {
-			n.Host.SetEnabled(u, true)
-		}
-		n.Host.Boot()
-		return nil
-	}},
-}
+// ScenarioControlPlaneDegraded delays the heartbeats of a third of the nodes
+// at once (seed 003) instead of breaking one node.
+const ScenarioControlPlaneDegraded = "control-plane-degraded"
 
 func faultNames() string {
-	names := make([]string, 0, len(faults))
-	for n := range faults {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
+	return strings.Join(append(sim.FaultNames(), ScenarioControlPlaneDegraded), ", ")
 }
 
-func inject(c *harness.Cluster, node, fault string) (string, error) {
-	f, ok := faults[fault]
-	if !ok {
-		return "", fmt.Errorf("unknown fault %q; known: %s", fault, faultNames())
+// inject applies a fault to a node (or, for control-plane-degraded, to a
+// third of the nodes) and returns its description.
+func inject(ctx context.Context, c *harness.Cluster, node, fault string) (string, error) {
+	if fault == ScenarioControlPlaneDegraded {
+		nodes := c.Nodes()
+		n := max(3, len(nodes)/3)
+		if n > len(nodes) {
+			return "", fmt.Errorf("%s needs at least 3 nodes", fault)
+		}
+		var names []string
+		for _, nd := range nodes[:n] {
+			if _, err := sim.Inject(ctx, nd, "late-heartbeats"); err != nil {
+				return "", err
+			}
+			names = append(names, nd.Name)
+		}
+		return fmt.Sprintf("seed 003: heartbeats of %d of %d nodes (%s) land 70s late at once, as when etcd is overloaded", n, len(nodes), strings.Join(names, ", ")), nil
 	}
-	if c.Node(node) == nil {
+	n := c.Node(node)
+	if n == nil {
 		return "", fmt.Errorf("unknown node %q", node)
 	}
-	return f.desc, f.apply(c, node)
+	f, err := sim.Inject(ctx, n, fault)
+	if err != nil {
+		return "", err
+	}
+	if fault == "heal" && !n.AgentRunning() {
+		if err := c.StartAgent(ctx, node); err != nil {
+			return "", err
+		}
+	}
+	return f.Desc, nil
 }
 
 // serveControl serves fault injection on loopback and writes its address to
@@ -78,7 +70,7 @@ func serveControl(ctx context.Context, c *harness.Cluster, dir string, onInject 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /inject", func(w http.ResponseWriter, r *http.Request) {
 		node, fault := r.URL.Query().Get("node"), r.URL.Query().Get("fault")
-		desc, err := inject(c, node, fault)
+		desc, err := inject(r.Context(), c, node, fault)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -100,7 +92,7 @@ func runInject(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *node == "" {
+	if *node == "" && *fault != ScenarioControlPlaneDegraded {
 		return errors.New("--node is required")
 	}
 	addr, err := os.ReadFile(filepath.Join(*dir, "control"))

@@ -142,6 +142,19 @@ func (n *narrator) poll(ctx context.Context, c client.Client) {
 			}
 		}
 	}
+	cds := &v1alpha1.ClusterDiagnosisList{}
+	if err := c.List(ctx, cds); err == nil {
+		summary := ""
+		for _, cd := range cds.Items {
+			summary = cd.Status.Summary
+		}
+		if changed, before := n.changed("cluster", summary); changed && (before || summary != "") {
+			if summary == "" {
+				summary = "cleared: heartbeats on time again"
+			}
+			n.say("cluster diagnosis: %s", summary)
+		}
+	}
 	recs := &v1alpha1.RemediationList{}
 	if err := c.List(ctx, recs); err == nil {
 		sort.Slice(recs.Items, func(i, j int) bool { return recs.Items[i].CreationTimestamp.Before(&recs.Items[j].CreationTimestamp) })
@@ -233,4 +246,56 @@ func (n *narrator) summary(node string) {
 	if _, ok := m["NotReady"]; !ok {
 		n.say("  The node never turned NotReady: nodeward restarted the kubelet inside the controller-manager's 50s grace period.")
 	}
+}
+
+// waitDiagnosed waits until the node's diagnosis names cause.
+func (n *narrator) waitDiagnosed(ctx context.Context, c client.Client, node string, cause v1alpha1.Cause, timeout time.Duration) bool {
+	ok := n.waitFor(ctx, timeout, func() bool {
+		d := &v1alpha1.NodeDiagnosis{}
+		if err := c.Get(ctx, client.ObjectKey{Name: node}, d); err != nil {
+			return false
+		}
+		_, found := d.Status.Cause(cause)
+		return found
+	})
+	if ok {
+		n.say("%s diagnosed on %s; see: kubectl nodeward diagnose %s", cause, node, node)
+	} else {
+		n.say("TIMEOUT: %s was not diagnosed on %s within %s", cause, node, timeout)
+	}
+	return ok
+}
+
+// waitClusterDegraded waits for the ClusterDiagnosis, then checks that no
+// node got a remediation.
+func (n *narrator) waitClusterDegraded(ctx context.Context, c client.Client, timeout time.Duration) bool {
+	ok := n.waitFor(ctx, timeout, func() bool {
+		return c.Get(ctx, client.ObjectKey{Name: v1alpha1.ClusterDiagnosisName}, &v1alpha1.ClusterDiagnosis{}) == nil
+	})
+	if !ok {
+		n.say("TIMEOUT: no ClusterDiagnosis within %s", timeout)
+		return false
+	}
+	recs := &v1alpha1.RemediationList{}
+	if err := c.List(ctx, recs); err != nil || len(recs.Items) > 0 {
+		n.say("FAIL: %d remediations were created during a control-plane fault", len(recs.Items))
+		return false
+	}
+	n.say("ControlPlaneDegraded diagnosed for the cluster; no node-level remediation was started (kubectl get clusterdiagnoses)")
+	return true
+}
+
+func (n *narrator) waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline:
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let the narrator print the last lines
+	return true
 }

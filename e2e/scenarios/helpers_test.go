@@ -18,13 +18,19 @@ import (
 // startCluster starts a cluster for one test and stops it when the test ends.
 func startCluster(t *testing.T, nodes ...harness.NodeSpec) *harness.Cluster {
 	t.Helper()
+	return startClusterWith(t, harness.Options{Nodes: nodes})
+}
+
+// startClusterWith starts a cluster with options.
+func startClusterWith(t *testing.T, opts harness.Options) *harness.Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log *os.File
 	if testing.Verbose() && os.Getenv("NODEWARD_E2E_LOGS") == "1" {
 		log = os.Stderr
 	}
-	opts := harness.Options{BinDir: binDir, Nodes: nodes}
+	opts.BinDir = binDir
 	if log != nil {
 		opts.Log = log
 	}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/remediations/agent"
 )
 
@@ -81,5 +82,13 @@ func (n *Node) StopAgent() error {
 // Shutdown stops the agent and every unit, as a powered-off node.
 func (n *Node) Shutdown() {
 	_ = n.StopAgent()
-	n.Kubelet.Stop()
+	_ = n.Host.Kill(v1alpha1.UnitKubelet, false)
+	_ = n.Host.Kill(v1alpha1.UnitContainerRuntime, false)
+}
+
+// AgentRunning reports whether the node's agent runs.
+func (n *Node) AgentRunning() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stopAgent != nil
 }

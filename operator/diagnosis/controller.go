@@ -205,7 +205,8 @@ func conditionsChanged(a, b []corev1.NodeCondition) bool {
 	return false
 }
 
-// ReportChanged passes NodeReport events whose unit states changed, and the
+// ReportChanged passes NodeReport events whose unit states or probe levels
+// (NodeProbes.Signature) changed, and the
 // first write after a gap in which the agent may have been judged silent;
 // heartbeat-only writes at the usual interval are dropped.
 func ReportChanged() predicate.Predicate {
@@ -216,7 +217,7 @@ func ReportChanged() predicate.Predicate {
 			if !ok1 || !ok2 {
 				return true
 			}
-			if !equality.Semantic.DeepEqual(o.Status.Units, n.Status.Units) {
+			if !equality.Semantic.DeepEqual(o.Status.Units, n.Status.Units) || probeSig(o.Status.Probes) != probeSig(n.Status.Probes) {
 				return true
 			}
 			// A diagnosis made while the agent was silent ignored its units
@@ -228,4 +229,11 @@ func ReportChanged() predicate.Predicate {
 			return n.Status.HeartbeatTime.Sub(o.Status.HeartbeatTime.Time) > 2*o.Status.ReportInterval.Duration
 		},
 	}
+}
+
+func probeSig(p *v1alpha1.NodeProbes) string {
+	if p == nil {
+		return ""
+	}
+	return p.Signature()
 }

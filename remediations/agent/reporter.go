@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -71,7 +70,7 @@ func (r *reporter) tick(ctx context.Context) error {
 	sig := ""
 	if r.opts.Prober != nil {
 		p := r.opts.Prober.Probe(ctx)
-		probes, sig = &p, Signature(p)
+		probes, sig = &p, p.Signature()
 	}
 	now := r.opts.Clock.Now()
 	if r.lastWrite.IsZero() || !sameUnits(units, r.last) || sig != r.lastSig || now.Sub(r.lastWrite) >= r.opts.ReportInterval {
@@ -81,37 +80,6 @@ func (r *reporter) tick(ctx context.Context) error {
 		r.last, r.lastSig, r.lastWrite = units, sig, now
 	}
 	return nil
-}
-
-// Signature is what of the probes counts as a change worth a write: levels
-// in 5% steps, counters, versions, log lines. Memory that moves by a few
-// megabytes is not news; an OOM kill or a disk passing 90% is.
-func Signature(p v1alpha1.NodeProbes) string {
-	var b strings.Builder
-	pct := func(part, whole int64) int64 {
-		if whole <= 0 {
-			return -1
-		}
-		return part * 20 / whole // 5% steps
-	}
-	if m := p.Memory; m != nil {
-		fmt.Fprintf(&b, "m%d/%d;", pct(m.AvailableBytes, m.TotalBytes), m.OOMKills)
-	}
-	if l := p.Load; l != nil && l.CPUs > 0 {
-		fmt.Fprintf(&b, "l%d;", l.Load1Milli/(500*int64(l.CPUs))) // half a load per CPU
-	}
-	if x := p.PIDs; x != nil {
-		fmt.Fprintf(&b, "p%d/%d;", pct(x.Threads, x.PIDMax), min(x.Zombies, 10)/5)
-	}
-	for _, d := range p.Disks {
-		fmt.Fprintf(&b, "d%s:%d/%d;", d.Path, pct(d.FreeBytes, d.TotalBytes), pct(d.FreeInodes, d.TotalInodes))
-	}
-	fmt.Fprintf(&b, "s%s;k%d;", p.SystemdVersion, len(p.KernelLog))
-	if n := len(p.KernelLog); n > 0 {
-		b.WriteString(p.KernelLog[n-1].Text)
-	}
-	fmt.Fprintf(&b, ";e%d", len(p.Errors))
-	return b.String()
 }
 
 // probe asks the host for every watched unit; a unit the host can't read is

@@ -1,6 +1,11 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // NodeProbes is what the agent measured on the node, the way the seeds'
 // engineers looked by hand (free, top, ps -eTf | wc -l, df -h, df -i, dmesg,
@@ -90,4 +95,35 @@ type LogLine struct {
 	// text of the line, truncated to 256 characters.
 	// +kubebuilder:validation:MaxLength=256
 	Text string `json:"text"`
+}
+
+// Signature is what of the probes counts as a change worth a write: levels
+// in 5% steps, counters, versions, log lines. Memory that moves by a few
+// megabytes is not news; an OOM kill or a disk passing 90% is.
+func (p NodeProbes) Signature() string {
+	var b strings.Builder
+	pct := func(part, whole int64) int64 {
+		if whole <= 0 {
+			return -1
+		}
+		return part * 20 / whole // 5% steps
+	}
+	if m := p.Memory; m != nil {
+		fmt.Fprintf(&b, "m%d/%d;", pct(m.AvailableBytes, m.TotalBytes), m.OOMKills)
+	}
+	if l := p.Load; l != nil && l.CPUs > 0 {
+		fmt.Fprintf(&b, "l%d;", l.Load1Milli/(500*int64(l.CPUs))) // half a load per CPU
+	}
+	if x := p.PIDs; x != nil {
+		fmt.Fprintf(&b, "p%d/%d;", pct(x.Threads, x.PIDMax), min(x.Zombies, 10)/5)
+	}
+	for _, d := range p.Disks {
+		fmt.Fprintf(&b, "d%s:%d/%d;", d.Path, pct(d.FreeBytes, d.TotalBytes), pct(d.FreeInodes, d.TotalInodes))
+	}
+	fmt.Fprintf(&b, "s%s;k%d;", p.SystemdVersion, len(p.KernelLog))
+	if n := len(p.KernelLog); n > 0 {
+		b.WriteString(p.KernelLog[n-1].Text)
+	}
+	fmt.Fprintf(&b, ";e%d", len(p.Errors))
+	return b.String()
 }

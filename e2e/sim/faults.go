@@ -1,0 +1,146 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// Fault is something that can go wrong on a simulated node, as the seeds
+// describe it.
+type Fault struct {
+	Name string
+	// Desc says what happens, for a person.
+	Desc string
+	// Apply breaks the node.
+	Apply func(ctx context.Context, n *Node) error
+}
+
+// The real kubelet's messages (Kubernetes v1.37).
+const (
+	MsgPLEG            = "PLEG is not healthy: pleg was last seen active 3m0.1s ago; threshold is 3m0s"
+	MsgRuntimeDown     = "container runtime is down"
+	MsgNetworkNotReady = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+)
+
+func notReady(msg string) corev1.NodeCondition {
+	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", Message: msg}
+}
+
+// Faults lists every fault by name.
+var Faults = map[string]Fault{}
+
+func init() {
+	for _, f := range []Fault{
+		{"kubelet-down", "kubelet.service stopped and disabled, as after seed 000's OS upgrade and reboot", func(_ context.Context, n *Node) error {
+			n.Host.SetEnabled(v1alpha1.UnitKubelet, false)
+			return n.Host.Kill(v1alpha1.UnitKubelet, false)
+		}},
+		{"kubelet-crash", "kubelet.service crashed (failed), still enabled", func(_ context.Context, n *Node) error {
+			return n.Host.Kill(v1alpha1.UnitKubelet, true)
+		}},
+		{"kubelet-hung", "the kubelet runs but stops heartbeating (unit active, Lease stale)", func(_ context.Context, n *Node) error {
+			n.Kubelet.PauseHeartbeats(24 * time.Hour)
+			return nil
+		}},
+		{"memory-oom", "seed 001: memory exhausted, the OOM killer fires, kswapd busy, load 176, zombies; the starved kubelet stops posting status", func(ctx context.Context, n *Node) error {
+			now := metav1.Now()
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) {
+				p.Memory.AvailableBytes = p.Memory.TotalBytes * 3 / 1000
+				p.Memory.OOMKills += 3
+				p.Memory.LastOOMKill = &now
+				p.Load.Load1Milli = 176000
+				p.PIDs.Zombies = 12
+				p.KernelLog = append(p.KernelLog, v1alpha1.LogLine{Time: &now, Source: "kernel",
+					Text: "Out of memory: Killed process 4242 (java) total-vm:9543212kB, anon-rss:7712340kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:15840kB oom_score_adj:969"})
+			})
+			n.Kubelet.SetCondition(corev1.NodeCondition{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasInsufficientMemory", Message: "kubelet has insufficient memory available"})
+			if err := n.Kubelet.Event(ctx, corev1.EventTypeWarning, "SystemOOM", "System OOM encountered, victim process: java, pid: 4242"); err != nil {
+				return err
+			}
+			// Give the kubelet time to post MemoryPressure, then starve it.
+			time.AfterFunc(3*time.Second, func() { n.Kubelet.PauseHeartbeats(24 * time.Hour) })
+			return nil
+		}},
+		{"pleg", "seed 002: PLEG relists too slowly; the kubelet reports Ready=False", func(_ context.Context, n *Node) error {
+			n.Kubelet.SetCondition(notReady(MsgPLEG))
+			return nil
+		}},
+		{"runtime-down", "seed 004: containerd.service stopped; the kubelet reports the runtime down", func(_ context.Context, n *Node) error {
+			n.Kubelet.SetCondition(notReady(MsgRuntimeDown))
+			return n.Host.Kill(v1alpha1.UnitContainerRuntime, false)
+		}},
+		{"network-down", "seeds 000/004: the CNI plugin is not ready", func(_ context.Context, n *Node) error {
+			n.Kubelet.SetCondition(notReady(MsgNetworkNotReady))
+			return nil
+		}},
+		{"pid-exhaustion", "seed 004: threads near pid_max", func(_ context.Context, n *Node) error {
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) { p.PIDs.Threads = p.PIDs.PIDMax - 4000 })
+			n.Kubelet.SetCondition(corev1.NodeCondition{Type: corev1.NodePIDPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasInsufficientPID", Message: "kubelet has insufficient PID available"})
+			return nil
+		}},
+		{"disk-pressure", "seeds 002/004: /var/lib/kubelet almost full, inodes almost gone", func(_ context.Context, n *Node) error {
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) {
+				for i := range p.Disks {
+					p.Disks[i].FreeBytes = p.Disks[i].TotalBytes / 50
+					p.Disks[i].FreeInodes = p.Disks[i].TotalInodes / 100
+				}
+			})
+			n.Kubelet.SetCondition(corev1.NodeCondition{Type: corev1.NodeDiskPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasDiskPressure", Message: "kubelet has disk pressure"})
+			return nil
+		}},
+		{"node-down", "seed 004: the node is powered off: kubelet and agent both silent", func(_ context.Context, n *Node) error {
+			n.Shutdown()
+			return nil
+		}},
+		{"late-heartbeats", "seed 003: this node's heartbeats land 70s late (run it on many nodes at once)", func(_ context.Context, n *Node) error {
+			n.Kubelet.PauseHeartbeats(70 * time.Second)
+			return nil
+		}},
+		{"kernel-deadlock", "seed 004: node-problem-detector reports KernelDeadlock", func(_ context.Context, n *Node) error {
+			n.Kubelet.SetCondition(corev1.NodeCondition{Type: "KernelDeadlock", Status: corev1.ConditionTrue, Reason: "DockerHung", Message: "kernel: INFO: task docker:20744 blocked for more than 120 seconds."})
+			return nil
+		}},
+		{"old-systemd-pleg", "seed 004: systemd 219-57 (D-Bus cookie overflow) and PLEG unhealthy", func(_ context.Context, n *Node) error {
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) { p.SystemdVersion = "219-57.el7" })
+			n.Kubelet.SetCondition(notReady(MsgPLEG))
+			return nil
+		}},
+		{"heal", "every unit enabled and started, conditions and probes healthy again", func(_ context.Context, n *Node) error {
+			for _, u := range []v1alpha1.Unit{v1alpha1.UnitKubelet, v1alpha1.UnitContainerRuntime} {
+				n.Host.SetEnabled(u, true)
+			}
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) { *p = HealthyProbes() })
+			n.Kubelet.ClearConditions()
+			n.Host.Boot()
+			return nil
+		}},
+	} {
+		Faults[f.Name] = f
+	}
+}
+
+// FaultNames lists the faults, sorted.
+func FaultNames() []string {
+	names := make([]string, 0, len(Faults))
+	for n := range Faults {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Inject applies the named fault to n.
+func Inject(ctx context.Context, n *Node, fault string) (Fault, error) {
+	f, ok := Faults[fault]
+	if !ok {
+		return Fault{}, fmt.Errorf("unknown fault %q; known: %v", fault, FaultNames())
+	}
+	return f, f.Apply(ctx, n)
+}
