@@ -33,7 +33,7 @@ func main() {
 
 func run(args []string) error {
 	var (
-		kubeconfig, nodeName, probeAddr, kubeletUnit, runtimeUnit string
+		kubeconfig, nodeName, probeAddr, kubeletUnit, runtimeUnit, hostRoot string
 		probeInterval, reportInterval                             time.Duration
 		zapOpts                                                   zap.Options
 	)
@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8082", "Address of the /healthz and /readyz endpoints.")
 	fs.StringVar(&kubeletUnit, "kubelet-unit", "kubelet.service", "The systemd unit of the kubelet.")
 	fs.StringVar(&runtimeUnit, "container-runtime-unit", "containerd.service", "The systemd unit of the container runtime.")
+	fs.StringVar(&hostRoot, "host-root", "/", "Where the host's /proc, /dev/kmsg, /var/lib/kubelet and /var/lib/containerd are mounted.")
 	fs.DurationVar(&probeInterval, "probe-interval", agent.DefaultProbeInterval, "How often to probe the node locally (no API traffic unless something changed).")
 	fs.DurationVar(&reportInterval, "report-interval", agent.DefaultReportInterval, "Longest time between two NodeReport writes.")
 	zapOpts.BindFlags(fs)
@@ -70,8 +71,10 @@ func run(args []string) error {
 		return fmt.Errorf("connecting to systemd: %w", err)
 	}
 	defer h.Close()
+	prober := host.NewProc(host.ProcOptions{Root: hostRoot, Systemd: h})
+	defer prober.Close()
 	return Run(ctx, cfg, agent.Options{
-		NodeName: nodeName, Host: h, ProbeInterval: probeInterval, ReportInterval: reportInterval, Version: Version,
+		NodeName: nodeName, Host: h, Prober: prober, ProbeInterval: probeInterval, ReportInterval: reportInterval, Version: Version,
 	}, probeAddr)
 }
 

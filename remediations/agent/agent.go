@@ -5,7 +5,6 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -82,9 +81,7 @@ func (o *Options) defaults() error {
 }
 
 // Prober measures the node.
-type Prober interface {
-	Probe(ctx context.Context) v1alpha1.NodeProbes
-}
+type Prober = host.Prober
 
 // CacheOptions restricts the agent's cache to its own node's tasks, so an
 // agent never lists or watches another node's work. The agent's NodeReport is
