@@ -34,8 +34,8 @@ func main() {
 func run(args []string) error {
 	var (
 		kubeconfig, nodeName, probeAddr, kubeletUnit, runtimeUnit, hostRoot string
-		probeInterval, reportInterval                             time.Duration
-		zapOpts                                                   zap.Options
+		probeInterval, reportInterval                                       time.Duration
+		zapOpts                                                             zap.Options
 	)
 	fs := flag.NewFlagSet("nodeward-agent", flag.ContinueOnError)
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig; empty means in-cluster config or $KUBECONFIG.")
