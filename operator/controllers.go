@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -98,6 +99,10 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("indexing events by node: %w", err)
 	}
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("nodeward")
 	detector := diagnosis.NewClusterDetector(mgr.GetClient(), opts.Clock, recorder, opts.Thresholds)
 	if err := mgr.Add(detector); err != nil {
@@ -106,7 +111,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
 		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
-		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
+		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {
 			return err

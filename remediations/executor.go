@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -22,7 +22,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -41,6 +40,27 @@ type Executor struct {
 	Client   client.Client
 	Clock    clock.Clock
 	Recorder events.EventRecorder
+	// Kube is a typed clientset for what controller-runtime's client does
+	// not cover (the eviction API through k8s.io/kubectl/pkg/drain).
+	Kube kubernetes.Interface
+}
+
+// action is the steps of one ActionType. Each action lives in its own file
+// and registers itself in actions.
+type action interface {
+	// plan lists the steps, in order, each with a description of what it
+	// will do (in DryRun: what it would have done).
+	plan(rem *v1alpha1.Remediation) []v1alpha1.Step
+	// advance moves the current step, which is Running and persisted as
+	// such, on: it sets step.Phase to Succeeded (with CompletedAt and a
+	// Message) or fails it with e.failStep, or returns when to look again.
+	advance(ctx context.Context, e *Executor, rem *v1alpha1.Remediation, node *corev1.Node, step *v1alpha1.Step, now time.Time) (reconcile.Result, error)
+}
+
+// actions maps each ActionType to its steps.
+var actions = map[v1alpha1.ActionType]action{
+	v1alpha1.ActionRestartKubelet:          restartAction{unit: v1alpha1.UnitKubelet},
+	v1alpha1.ActionRestartContainerRuntime: restartAction{unit: v1alpha1.UnitContainerRuntime},
 }
 
 // SetupWithManager registers the controller.
@@ -96,9 +116,14 @@ func (e *Executor) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 
 func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (reconcile.Result, error) {
 	now := e.Clock.Now()
+	act, known := actions[rem.Spec.Action.Type]
+	if !known {
+		e.end(rem, v1alpha1.PhaseFailed, v1alpha1.ReasonUnsupportedAction, fmt.Sprintf("action %q is not known to this executor", rem.Spec.Action.Type), now)
+		return reconcile.Result{}, nil
+	}
 	if rem.Status.Phase == "" {
 		rem.Status.Phase = v1alpha1.PhasePending
-		rem.Status.Steps = Plan(rem)
+		rem.Status.Steps = act.plan(rem)
 		setCondition(rem, metav1.ConditionUnknown, v1alpha1.ReasonInProgress, "planned", now)
 		return reconcile.Result{}, nil
 	}
@@ -138,151 +163,19 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 		step.StartedAt = ptr.To(metav1.NewTime(now))
 		return reconcile.Result{}, nil
 	}
-	switch step.Name {
-	case v1alpha1.StepRestartUnit:
-		return e.restartUnit(ctx, rem, step, now)
-	case v1alpha1.StepWaitForRecovery:
-		return e.waitForRecovery(ctx, rem, node, step, now)
-	default:
-		e.failStep(rem, step, v1alpha1.ReasonUnsupportedAction, fmt.Sprintf("step %q is not known to this executor", step.Name), now)
-		return reconcile.Result{}, nil
+	res, err := act.advance(ctx, e, rem, node, step, now)
+	if err == nil && step.Phase == v1alpha1.StepSucceeded && currentStep(rem) < 0 && !rem.Status.Phase.IsTerminal() {
+		e.end(rem, v1alpha1.PhaseSucceeded, v1alpha1.ReasonRecovered, "every step succeeded: "+step.Message, now)
 	}
+	return res, err
 }
 
-// Plan lists the steps of a record's action.
+// Plan lists the steps of a record's action (nil for an unknown action).
 func Plan(rem *v1alpha1.Remediation) []v1alpha1.Step {
-	unit, ok := UnitFor(rem.Spec.Action.Type)
-	if !ok {
-		return nil
+	if act, ok := actions[rem.Spec.Action.Type]; ok {
+		return act.plan(rem)
 	}
-	timeout := RecoveryTimeout(rem.Spec.Action)
-	return []v1alpha1.Step{
-		{Name: v1alpha1.StepRestartUnit, Phase: v1alpha1.StepPending,
-			Description: fmt.Sprintf("ask the node agent on %s to restart the %s unit (systemctl restart)", rem.Spec.NodeName, unit)},
-		{Name: v1alpha1.StepWaitForRecovery, Phase: v1alpha1.StepPending,
-			Description: fmt.Sprintf("wait up to %s for Ready=True and a Lease renewed after the restart", timeout)},
-	}
-}
-
-// UnitFor maps a restart action to its unit.
-func UnitFor(a v1alpha1.ActionType) (v1alpha1.Unit, bool) {
-	switch a {
-	case v1alpha1.ActionRestartKubelet:
-		return v1alpha1.UnitKubelet, true
-	case v1alpha1.ActionRestartContainerRuntime:
-		return v1alpha1.UnitContainerRuntime, true
-	}
-	return "", false
-}
-
-// RecoveryTimeout is the action's recovery timeout, defaulted.
-func RecoveryTimeout(a v1alpha1.Action) time.Duration {
-	if a.Restart != nil && a.Restart.RecoveryTimeout.Duration > 0 {
-		return a.Restart.RecoveryTimeout.Duration
-	}
-	return 2 * time.Minute
-}
-
-func (e *Executor) restartUnit(ctx context.Context, rem *v1alpha1.Remediation, step *v1alpha1.Step, now time.Time) (reconcile.Result, error) {
-	unit, _ := UnitFor(rem.Spec.Action.Type)
-	task := &v1alpha1.NodeTask{}
-	err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Name}, task)
-	if apierrors.IsNotFound(err) {
-		// The task's name is the record's: at most one task per record, even
-		// if this create is retried after a restart.
-		task = &v1alpha1.NodeTask{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:   rem.Name,
-				Labels: map[string]string{v1alpha1.LabelNode: rem.Spec.NodeName, v1alpha1.LabelRemediation: rem.Name},
-			},
-			Spec: v1alpha1.NodeTaskSpec{NodeName: rem.Spec.NodeName, Action: v1alpha1.NodeActionRestartUnit, Unit: unit, Remediation: rem.Name},
-		}
-		if err := controllerutil.SetControllerReference(rem, task, e.Client.Scheme()); err != nil {
-			return reconcile.Result{}, err
-		}
-		klog.FromContext(ctx).Info("Handing unit restart to the node agent", "unit", unit, "nodeTask", task.Name)
-		if err := e.Client.Create(ctx, task); err != nil && !apierrors.IsAlreadyExists(err) {
-			return reconcile.Result{}, fmt.Errorf("creating NodeTask: %w", err)
-		}
-		rem.Status.NodeTask = task.Name
-		return reconcile.Result{}, nil
-	}
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	rem.Status.NodeTask = task.Name
-	switch task.Status.Phase {
-	case v1alpha1.TaskSucceeded:
-		step.Phase = v1alpha1.StepSucceeded
-		step.CompletedAt = completedAt(task, now)
-		step.Message = "node agent: " + task.Status.Message
-		return reconcile.Result{}, nil
-	case v1alpha1.TaskFailed:
-		e.failStep(rem, step, v1alpha1.ReasonAgentTaskFailed, "node agent: "+task.Status.Message, now)
-		return reconcile.Result{}, nil
-	default:
-		// The agent's status write wakes us (Owns); the timeout is a backstop
-		// for an agent that never answers.
-		if now.Sub(step.StartedAt.Time) > RecoveryTimeout(rem.Spec.Action) {
-			e.failStep(rem, step, v1alpha1.ReasonAgentTaskFailed,
-				fmt.Sprintf("the node agent did not finish task %s within %s (task phase %q)", task.Name, RecoveryTimeout(rem.Spec.Action), task.Status.Phase), now)
-			return reconcile.Result{}, nil
-		}
-		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
-	}
-}
-
-func completedAt(task *v1alpha1.NodeTask, now time.Time) *metav1.Time {
-	if task.Status.CompletedAt != nil {
-		return task.Status.CompletedAt.DeepCopy()
-	}
-	return ptr.To(metav1.NewTime(now))
-}
-
-// waitForRecovery succeeds once the node is Ready and (for a kubelet restart)
-// its Lease was renewed after the restart finished.
-func (e *Executor) waitForRecovery(ctx context.Context, rem *v1alpha1.Remediation, node *corev1.Node, step *v1alpha1.Step, now time.Time) (reconcile.Result, error) {
-	actedAt := step.StartedAt.Time
-	if prev := rem.Status.Steps[0]; prev.CompletedAt != nil {
-		actedAt = prev.CompletedAt.Time
-	}
-	ready := readyCondition(node)
-	isReady := ready != nil && ready.Status == corev1.ConditionTrue
-	leaseFresh := true
-	leaseMsg := ""
-	if rem.Spec.Action.Type == v1alpha1.ActionRestartKubelet {
-		lease := &coordinationv1.Lease{}
-		err := e.Client.Get(ctx, client.ObjectKey{Namespace: diagnosis.NodeLeaseNamespace, Name: node.Name}, lease)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return reconcile.Result{}, err
-		}
-		leaseFresh = err == nil && lease.Spec.RenewTime != nil && !lease.Spec.RenewTime.Time.Before(actedAt.Truncate(time.Second))
-		if leaseFresh {
-			leaseMsg = fmt.Sprintf("; Lease renewed at %s", lease.Spec.RenewTime.UTC().Format(time.RFC3339))
-		}
-	}
-	if isReady && leaseFresh {
-		step.Phase = v1alpha1.StepSucceeded
-		step.CompletedAt = ptr.To(metav1.NewTime(now))
-		step.Message = fmt.Sprintf("node Ready after %s%s", now.Sub(actedAt).Round(time.Second), leaseMsg)
-		if currentStep(rem) < 0 {
-			e.end(rem, v1alpha1.PhaseSucceeded, v1alpha1.ReasonRecovered,
-				fmt.Sprintf("node %s recovered %s after the action", node.Name, now.Sub(actedAt).Round(time.Second)), now)
-		}
-		return reconcile.Result{}, nil
-	}
-	if timeout := RecoveryTimeout(rem.Spec.Action); now.Sub(step.StartedAt.Time) > timeout {
-		var missing []string
-		if !isReady {
-			missing = append(missing, "the node is not Ready")
-		}
-		if !leaseFresh {
-			missing = append(missing, "its Lease was not renewed after the restart")
-		}
-		e.failStep(rem, step, v1alpha1.ReasonRecoveryTimeout, fmt.Sprintf("after %s %v", timeout, missing), now)
-		return reconcile.Result{}, nil
-	}
-	return reconcile.Result{RequeueAfter: pollInterval}, nil
+	return nil
 }
 
 func readyCondition(node *corev1.Node) *corev1.NodeCondition {

@@ -42,6 +42,15 @@ const (
 	StepRestartUnit = "RestartUnit"
 	// StepWaitForRecovery waits for Ready=True and a Lease renewed after the action.
 	StepWaitForRecovery = "WaitForRecovery"
+	// StepCordon marks the node unschedulable.
+	StepCordon = "Cordon"
+	// StepDrain evicts the node's pods.
+	StepDrain = "Drain"
+	// StepUncordon makes the node schedulable again after it was healthy for
+	// the policy's uncordonAfter.
+	StepUncordon = "Uncordon"
+	// StepEditConfig hands a bounded config edit to the node agent.
+	StepEditConfig = "EditConfig"
 )
 
 // Remediation condition types and reasons.
@@ -165,6 +174,67 @@ type RemediationStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// notBefore is when a held record may start at the earliest (a
+	// maintenance window opening, a cooldown ending).
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+	// attempt is this record's number among the node's remediations of the
+	// same cause within the policy's attempt window.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// drain records a CordonDrain: whether nodeward cordoned the node, the
+	// pods it evicted, and what blocked it.
+	// +optional
+	Drain *DrainStatus `json:"drain,omitempty"`
+	// tune records a TuneGracePeriods change, before and after.
+	// +optional
+	Tune *TuneStatus `json:"tune,omitempty"`
+}
+
+// DrainStatus is the outcome of a cordon and drain.
+type DrainStatus struct {
+	// cordoned is true when nodeward cordoned the node (it was schedulable
+	// before); only then may nodeward uncordon it.
+	// +optional
+	Cordoned bool `json:"cordoned,omitempty"`
+	// plannedPods are the pods the drain will evict (namespace/name).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	PlannedPods []string `json:"plannedPods,omitempty"`
+	// evictedPods are the pods evicted (namespace/name).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	EvictedPods []string `json:"evictedPods,omitempty"`
+	// pdbs are the PodDisruptionBudgets that cover the node's pods.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	PDBs []string `json:"pdbs,omitempty"`
+	// blockedBy says what kept the drain from finishing (a PDB, by name).
+	// +optional
+	BlockedBy string `json:"blockedBy,omitempty"`
+	// uncordonedAt is when nodeward uncordoned the node again.
+	// +optional
+	UncordonedAt *metav1.Time `json:"uncordonedAt,omitempty"`
+}
+
+// TuneStatus is the outcome of a grace-period change.
+type TuneStatus struct {
+	// node whose file was edited, and the file.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// +optional
+	File string `json:"file,omitempty"`
+	// key edited, e.g. --node-monitor-grace-period.
+	// +optional
+	Key string `json:"key,omitempty"`
+	// before and after are the values.
+	// +optional
+	Before string `json:"before,omitempty"`
+	// +optional
+	After string `json:"after,omitempty"`
 }
 
 // Remediation is the record of one decision about one node: what was

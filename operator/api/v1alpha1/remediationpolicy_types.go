@@ -1,6 +1,9 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
 
 // Mode says whether a policy acts, only records, or waits for a person.
 // +kubebuilder:validation:Enum=Automatic;DryRun
@@ -14,7 +17,7 @@ const (
 )
 
 // ActionType is one of the closed set of actions nodeward can take.
-// +kubebuilder:validation:Enum=RestartKubelet;RestartContainerRuntime
+// +kubebuilder:validation:Enum=RestartKubelet;RestartContainerRuntime;CordonDrain;TuneGracePeriods
 type ActionType string
 
 const (
@@ -24,20 +27,39 @@ const (
 	// ActionRestartContainerRuntime restarts the container runtime unit through
 	// the node agent, then waits for Ready=True.
 	ActionRestartContainerRuntime ActionType = "RestartContainerRuntime"
+	// ActionCordonDrain cordons the node and evicts its pods through the
+	// eviction API (PodDisruptionBudgets respected, DaemonSet and mirror pods
+	// skipped), then optionally uncordons it once healthy for a while.
+	ActionCordonDrain ActionType = "CordonDrain"
+	// ActionTuneGracePeriods raises the controller-manager's
+	// --node-monitor-grace-period (static pod manifest, through the agent on
+	// control-plane nodes) within bounds.
+	ActionTuneGracePeriods ActionType = "TuneGracePeriods"
 )
 
 // Policy condition types and reasons.
 const (
 	// PolicyConditionReady is True when the policy is accepted and active.
 	PolicyConditionReady = "Ready"
+	// PolicyConditionRemediationAllowed is False while the storm breaker is
+	// open: too many of the policy's nodes are unhealthy.
+	PolicyConditionRemediationAllowed = "RemediationAllowed"
 
-	PolicyReasonActive = "Active"
-	PolicyReasonPaused = "Paused"
+	PolicyReasonActive           = "Active"
+	PolicyReasonPaused           = "Paused"
+	PolicyReasonInvalidWindow    = "InvalidMaintenanceWindow"
+	PolicyReasonTooManyUnhealthy = "TooManyUnhealthy"
+	PolicyReasonWithinLimits     = "WithinLimits"
 )
 
 // RemediationPolicySpec says which diagnosed causes on which nodes lead to
 // which action, and how.
 // +kubebuilder:validation:XValidation:rule="!has(self.action.restart) || self.action.type in ['RestartKubelet', 'RestartContainerRuntime']",message="action.restart is only valid for the restart actions"
+// +kubebuilder:validation:XValidation:rule="!has(self.action.drain) || self.action.type == 'CordonDrain'",message="action.drain is only valid for CordonDrain"
+// +kubebuilder:validation:XValidation:rule="(self.action.type == 'TuneGracePeriods') == has(self.action.tuneGracePeriods)",message="action.tuneGracePeriods is required for TuneGracePeriods and only valid for it"
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'CordonDrain' || self.causes.all(c, c.cause in ['MemoryExhausted', 'PIDExhausted', 'DiskPressure', 'KubeletHung', 'KubeletDown', 'ContainerRuntimeDown', 'NetworkUnavailable', 'PLEGUnhealthy'])",message="causes: CordonDrain can't be bound to ControlPlaneDegraded (no node is at fault) or NodeUnreachable"
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || self.causes.all(c, c.cause in ['PLEGUnhealthy', 'ControlPlaneDegraded'])",message="causes: TuneGracePeriods may only be bound to PLEGUnhealthy or ControlPlaneDegraded"
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || self.includeControlPlane",message="includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true"
 // +kubebuilder:validation:XValidation:rule="self.causes.all(c, !(c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem']))",message="causes: OldSystemd, CgroupDriverMismatch, KernelDeadlock and ReadonlyFilesystem are advisory: they need a person, no action may be bound to them"
 // +kubebuilder:validation:XValidation:rule="!(self.action.type in ['RestartKubelet', 'RestartContainerRuntime']) || self.causes.all(c, c.cause in ['KubeletDown', 'KubeletHung', 'ContainerRuntimeDown'])",message="causes: a restart action may only be bound to KubeletDown, KubeletHung or ContainerRuntimeDown (restarting the kubelet on PLEG, memory or control-plane trouble makes things worse)"
 type RemediationPolicySpec struct {
@@ -85,6 +107,102 @@ type RemediationPolicySpec struct {
 	// created run to their end.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// limits bound how much the policy may do, and how fast.
+	// +optional
+	Limits Limits `json:"limits,omitempty"`
+
+	// stormBreaker stops every action of this policy while too many of its
+	// nodes are unhealthy (nodes being remediated count as unhealthy).
+	// +optional
+	StormBreaker StormBreaker `json:"stormBreaker,omitempty"`
+
+	// maintenanceWindows, when set, confine the policy's actions to these
+	// windows; a remediation outside them waits, saying until when. A window
+	// that can't be parsed allows nothing (fail closed).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+}
+
+// Limits bound a policy's actions.
+type Limits struct {
+	// maxConcurrent is how many of the policy's remediations may run at once.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxConcurrent int32 `json:"maxConcurrent,omitempty"`
+
+	// maxPerPeriod is how many remediations may start per period.
+	// +optional
+	MaxPerPeriod *RatePeriod `json:"maxPerPeriod,omitempty"`
+
+	// nodeCooldown is how long after a remediation of a node ends before the
+	// next may start on it; it doubles after each failed or repeated one, up
+	// to 24h.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
+	NodeCooldown metav1.Duration `json:"nodeCooldown,omitempty"`
+
+	// maxAttempts is how many remediations of one cause on one node may run
+	// within attemptWindow; when spent, the record says a person is needed.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
+	MaxAttempts int32 `json:"maxAttempts,omitempty"`
+
+	// attemptWindow is the window of maxAttempts.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('720h')",message="must be between 1m and 720h"
+	AttemptWindow metav1.Duration `json:"attemptWindow,omitempty"`
+}
+
+// RatePeriod is a count per period.
+type RatePeriod struct {
+	// count of remediations started per period.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	Count int32 `json:"count"`
+	// period over which count applies.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="must be between 1m and 168h"
+	Period metav1.Duration `json:"period"`
+}
+
+// StormBreaker stops a policy when too many of its nodes are unhealthy.
+type StormBreaker struct {
+	// maxUnhealthy is the most unhealthy nodes (a count, or a percentage of
+	// the nodes the policy covers, like "30%") at which the policy still acts.
+	// +optional
+	// +kubebuilder:default="30%"
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="must be a non-negative count or a percentage between 0% and 100%"
+	MaxUnhealthy *intstr.IntOrString `json:"maxUnhealthy,omitempty"`
+}
+
+// MaintenanceWindow is a recurring window: it opens at each time the cron
+// schedule names, in timeZone, and lasts duration.
+type MaintenanceWindow struct {
+	// schedule is a standard 5-field cron expression (minute hour
+	// day-of-month month day-of-week), e.g. "0 2 * * 1-5".
+	// +required
+	// +kubebuilder:validation:MinLength=9
+	// +kubebuilder:validation:MaxLength=128
+	Schedule string `json:"schedule"`
+	// duration the window stays open.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="must be between 1m and 168h"
+	Duration metav1.Duration `json:"duration"`
+	// timeZone is an IANA time zone, e.g. "Europe/Berlin"; default UTC.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	TimeZone string `json:"timeZone,omitempty"`
 }
 
 // CauseMatch is one diagnosed cause a policy acts on.
@@ -111,6 +229,54 @@ type Action struct {
 	// RestartContainerRuntime.
 	// +optional
 	Restart *RestartParams `json:"restart,omitempty"`
+
+	// drain holds the parameters of CordonDrain.
+	// +optional
+	Drain *DrainParams `json:"drain,omitempty"`
+
+	// tuneGracePeriods holds the parameters of TuneGracePeriods.
+	// +optional
+	TuneGracePeriods *TuneGracePeriodsParams `json:"tuneGracePeriods,omitempty"`
+}
+
+// DrainParams tune a cordon and drain.
+type DrainParams struct {
+	// gracePeriod overrides the pods' termination grace period; absent uses
+	// each pod's own.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="must be between 0s and 1h"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+	// timeout of the drain; a drain blocked (e.g. by a PodDisruptionBudget)
+	// this long fails, naming what blocked it. Pods are never force-deleted.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('2h')",message="must be between 10s and 2h"
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+	// deleteEmptyDirData allows evicting pods with emptyDir volumes (their
+	// data is lost).
+	// +optional
+	DeleteEmptyDirData bool `json:"deleteEmptyDirData,omitempty"`
+	// uncordonAfter, when set, uncordons the node once it has been healthy
+	// this long, if nodeward cordoned it and nobody changed that since.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
+	UncordonAfter *metav1.Duration `json:"uncordonAfter,omitempty"`
+}
+
+// TuneGracePeriodsParams bound a grace-period change.
+// +kubebuilder:validation:XValidation:rule="duration(self.nodeMonitorGracePeriod) >= duration(self.kubeletStatusUpdateFrequency) * 4",message="nodeMonitorGracePeriod must stay at least 4 times kubeletStatusUpdateFrequency"
+type TuneGracePeriodsParams struct {
+	// nodeMonitorGracePeriod is the controller-manager's
+	// --node-monitor-grace-period to set (default 50s in v1.37).
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('40s') && duration(self) <= duration('5m')",message="must be between 40s and 5m"
+	NodeMonitorGracePeriod metav1.Duration `json:"nodeMonitorGracePeriod"`
+	// kubeletStatusUpdateFrequency is the kubelet's nodeStatusUpdateFrequency
+	// the grace period is checked against (default 10s).
+	// +optional
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1m')",message="must be between 1s and 1m"
+	KubeletStatusUpdateFrequency metav1.Duration `json:"kubeletStatusUpdateFrequency,omitempty"`
 }
 
 // RestartParams tunes a unit restart.
@@ -138,6 +304,21 @@ type RemediationPolicyStatus struct {
 	// lastRemediation names the newest record this policy created.
 	// +optional
 	LastRemediation string `json:"lastRemediation,omitempty"`
+
+	// coveredNodes is how many nodes the policy covers; unhealthyNodes how
+	// many of them are unhealthy or being remediated.
+	// +optional
+	CoveredNodes int32 `json:"coveredNodes,omitempty"`
+	// +optional
+	UnhealthyNodes int32 `json:"unhealthyNodes,omitempty"`
+
+	// running, held and completed count the policy's records by state.
+	// +optional
+	Running int32 `json:"running,omitempty"`
+	// +optional
+	Held int32 `json:"held,omitempty"`
+	// +optional
+	Completed int32 `json:"completed,omitempty"`
 }
 
 // RemediationPolicy matches diagnosed causes on selected nodes to an action,
