@@ -66,6 +66,31 @@ const (
 	ReasonNodeGone          = "NodeGone"
 	ReasonUnsupportedAction = "UnsupportedAction"
 	ReasonInProgress        = "InProgress"
+
+	// Reasons a record waits (phase Pending) or ends without acting (Skipped).
+	ReasonRateLimited        = "RateLimited"
+	ReasonStormBreakerOpen   = "StormBreakerOpen"
+	ReasonOutsideWindow      = "OutsideMaintenanceWindow"
+	ReasonInvalidWindow      = "InvalidMaintenanceWindow"
+	ReasonNodeCooldown       = "NodeCooldown"
+	ReasonAttemptBudgetSpent = "AttemptBudgetSpent"
+	ReasonHeldForPerson      = "HeldForPerson"
+	ReasonLastControlPlane   = "LastHealthyControlPlaneNode"
+	ReasonCauseGone          = "CauseGone"
+	ReasonPolicyGone         = "PolicyGone"
+	ReasonDrainBlocked       = "DrainBlocked"
+	ReasonDrainFailed        = "DrainFailed"
+	ReasonTuneFailed         = "TuneFailed"
+)
+
+// Annotations people (or upgrade tooling) put on a Node.
+const (
+	// AnnotationMaintenance on a Node tells nodeward a person is working on
+	// it: nodeward holds every remediation of the node.
+	AnnotationMaintenance = "nodeward.io/maintenance"
+	// AnnotationCordonedBy marks a cordon that nodeward made (the record's
+	// name); nodeward uncordons only nodes that carry it.
+	AnnotationCordonedBy = "nodeward.io/cordoned-by"
 )
 
 // Labels the operator puts on records and tasks so they can be found without
