@@ -43,6 +43,8 @@ type Executor struct {
 	// Kube is a typed clientset for what controller-runtime's client does
 	// not cover (the eviction API through k8s.io/kubectl/pkg/drain).
 	Kube kubernetes.Interface
+
+	ledger startLedger
 }
 
 // action is the steps of one ActionType. Each action lives in its own file
@@ -128,18 +130,7 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 		return reconcile.Result{}, nil
 	}
 	if rem.Status.Phase == v1alpha1.PhasePending {
-		if rem.Spec.Mode == v1alpha1.ModeDryRun {
-			for i := range rem.Status.Steps {
-				rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
-				rem.Status.Steps[i].Message = "dry run: not carried out"
-			}
-			e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonDryRun,
-				fmt.Sprintf("dry run: would have run %s on node %s; nothing was touched", rem.Spec.Action.Type, rem.Spec.NodeName), now)
-			return reconcile.Result{}, nil
-		}
-		rem.Status.Phase = v1alpha1.PhaseRunning
-		rem.Status.StartedAt = ptr.To(metav1.NewTime(now))
-		return reconcile.Result{}, nil
+		return e.start(ctx, rem, now)
 	}
 
 	node := &corev1.Node{}
@@ -168,6 +159,74 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 		e.end(rem, v1alpha1.PhaseSucceeded, v1alpha1.ReasonRecovered, "every step succeeded: "+step.Message, now)
 	}
 	return res, err
+}
+
+// start decides whether a pending record may start: in DryRun it ends
+// saying what would have been done; otherwise the node and the cause must
+// still be there and the policy's limits must allow it, or the record waits
+// saying why (or ends, when waiting can't help).
+func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now time.Time) (reconcile.Result, error) {
+	if rem.Spec.Mode == v1alpha1.ModeDryRun {
+		for i := range rem.Status.Steps {
+			rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
+			rem.Status.Steps[i].Message = "dry run: not carried out"
+		}
+		e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonDryRun,
+			fmt.Sprintf("dry run: would have run %s on node %s; nothing was touched", rem.Spec.Action.Type, rem.Spec.NodeName), now)
+		return reconcile.Result{}, nil
+	}
+	node := &corev1.Node{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.NodeName}, node); err != nil {
+		if apierrors.IsNotFound(err) {
+			e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonNodeGone, "the node no longer exists; nothing was done", now)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	diag := &v1alpha1.NodeDiagnosis{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.NodeName}, diag); client.IgnoreNotFound(err) != nil {
+		return reconcile.Result{}, err
+	} else if _, present := diag.Status.Cause(rem.Spec.Cause); err != nil || !present {
+		e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonCauseGone,
+			fmt.Sprintf("%s is no longer diagnosed on %s: the node recovered before the remediation started; nothing was done", rem.Spec.Cause, rem.Spec.NodeName), now)
+		return reconcile.Result{}, nil
+	}
+	p := &v1alpha1.RemediationPolicy{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.Policy}, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonPolicyGone, fmt.Sprintf("policy %s was deleted before the remediation started; nothing was done", rem.Spec.Policy), now)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	v, err := e.admit(ctx, p, rem, node, now)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	switch {
+	case v.Skip:
+		for i := range rem.Status.Steps {
+			rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
+		}
+		e.end(rem, v1alpha1.PhaseSkipped, v.Reason, v.Message, now)
+		return reconcile.Result{}, nil
+	case !v.Allow:
+		if rem.Status.Reason != v.Reason || rem.Status.Message != v.Message {
+			klog.FromContext(ctx).Info("Holding remediation back", "reason", v.Reason, "message", v.Message)
+		}
+		rem.Status.Reason, rem.Status.Message = v.Reason, v.Message
+		rem.Status.NotBefore = nil
+		wait := 15 * time.Second
+		if !v.NotBefore.IsZero() {
+			rem.Status.NotBefore = ptr.To(metav1.NewTime(v.NotBefore))
+			wait = min(wait, max(v.NotBefore.Sub(now), time.Second))
+		}
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	rem.Status.Phase, rem.Status.Reason, rem.Status.Message, rem.Status.NotBefore = v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress, "", nil
+	rem.Status.StartedAt = ptr.To(metav1.NewTime(now))
+	e.ledger.add(rem.Name, now)
+	return reconcile.Result{}, nil
 }
 
 // Plan lists the steps of a record's action (nil for an unknown action).
