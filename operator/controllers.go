@@ -111,6 +111,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
 		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
+		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder},
 		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {

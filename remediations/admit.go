@@ -57,61 +57,10 @@ func (e *Executor) admit(ctx context.Context, p *v1alpha1.RemediationPolicy, rem
 		return policies.Verdict{}, err
 	}
 	in.PolicyRecords = byPolicy.Items
-	unhealthy, covered, readyCP, err := StormCounts(ctx, e.Client, p, node.Name)
+	unhealthy, covered, readyCP, err := policies.StormCounts(ctx, e.Client, p, node.Name)
 	if err != nil {
 		return policies.Verdict{}, err
 	}
 	in.Unhealthy, in.Covered, in.ReadyControlPlane = unhealthy, covered, readyCP
 	return policies.Admit(in), nil
-}
-
-// StormCounts counts the policy's nodes, those unhealthy (diagnosed with a
-// node-level cause) or being remediated among them, and the Ready
-// control-plane nodes other than except.
-func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPolicy, except string) (unhealthy, covered, readyCP int, err error) {
-	nodes := &corev1.NodeList{}
-	if err := c.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, 0, 0, err
-	}
-	coveredSet := make(map[string]bool)
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
-		if _, cp := n.Labels[policies.LabelControlPlane]; cp && n.Name != except && isReady(n) {
-			readyCP++
-		}
-		if ok, _ := policies.Covers(p, n); ok {
-			coveredSet[n.Name] = true
-		}
-	}
-	bad := map[string]bool{}
-	diags := &v1alpha1.NodeDiagnosisList{}
-	if err := c.List(ctx, diags); err != nil {
-		return 0, 0, 0, err
-	}
-	for _, d := range diags.Items {
-		for _, cause := range d.Status.Causes {
-			if !cause.Cause.IsAdvisory() && !cause.Cause.IsClusterWide() && coveredSet[d.Name] {
-				bad[d.Name] = true
-			}
-		}
-	}
-	recs := &v1alpha1.RemediationList{}
-	if err := c.List(ctx, recs); err != nil {
-		return 0, 0, 0, err
-	}
-	for _, r := range recs.Items {
-		if r.Status.Phase == v1alpha1.PhaseRunning && coveredSet[r.Spec.NodeName] {
-			bad[r.Spec.NodeName] = true
-		}
-	}
-	return len(bad), len(coveredSet), readyCP, nil
-}
-
-func isReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -94,7 +94,7 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 	var late []string
 	for i := range leases.Items {
 		rt := leases.Items[i].Spec.RenewTime
-		if rt != nil && now.Sub(rt.Time) >= d.Thresholds.LeaseStaleAfter {
+		if rt != nil && now.Sub(rt.Time) >= d.Thresholds.LeaseStaleAfter && !d.kubeletReportedDown(ctx, leases.Items[i].Name, now) {
 			late = append(late, leases.Items[i].Name)
 		}
 	}
@@ -146,6 +146,22 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 		return d.publish(ctx, cur, late)
 	}
 	return nil
+}
+
+// kubeletReportedDown: a node whose agent says its kubelet is stopped has a
+// stale Lease for a reason of its own; it is no evidence against the control
+// plane. (Read from the cache for late nodes only.)
+func (d *ClusterDetector) kubeletReportedDown(ctx context.Context, node string, now time.Time) bool {
+	rep := &v1alpha1.NodeReport{}
+	if err := d.Client.Get(ctx, client.ObjectKey{Name: node}, rep); err != nil {
+		return false
+	}
+	st := rep.Status
+	if now.Sub(st.HeartbeatTime.Time) >= time.Duration(d.Thresholds.AgentSilentAfter)*st.ReportInterval.Duration {
+		return false
+	}
+	u, ok := st.Unit(v1alpha1.UnitKubelet)
+	return ok && isDown(&u)
 }
 
 // publish keeps the ClusterDiagnosis in line with the state, writing only
