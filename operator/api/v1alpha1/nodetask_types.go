@@ -3,14 +3,74 @@ package v1alpha1
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // NodeAction is one of the closed set of node-local actions the agent runs.
-// +kubebuilder:validation:Enum=RestartUnit
+// +kubebuilder:validation:Enum=RestartUnit;EditConfig
 type NodeAction string
 
 const (
 	// NodeActionRestartUnit restarts a unit from the agent's allow-list
 	// (systemctl restart semantics: stop if running, then start).
 	NodeActionRestartUnit NodeAction = "RestartUnit"
+	// NodeActionEditConfig sets one key of one node-local config file from a
+	// closed set (ConfigFile, ConfigKey), within bounds the agent checks
+	// itself, keeping a backup of the file.
+	NodeActionEditConfig NodeAction = "EditConfig"
 )
+
+// ConfigFile names a node-local config file the agent may edit, by role; the
+// agent maps it to a path (flags --controller-manager-manifest,
+// --kubelet-config).
+// +kubebuilder:validation:Enum=ControllerManagerManifest;KubeletConfig
+type ConfigFile string
+
+const (
+	// ConfigFileControllerManagerManifest is the kube-controller-manager
+	// static pod manifest (kubeadm:
+	// /etc/kubernetes/manifests/kube-controller-manager.yaml). The kubelet
+	// restarts the static pod by itself when the manifest changes.
+	ConfigFileControllerManagerManifest ConfigFile = "ControllerManagerManifest"
+	// ConfigFileKubeletConfig is the kubelet's KubeletConfiguration file
+	// (kubeadm: /var/lib/kubelet/config.yaml). The kubelet reads it only when
+	// it starts.
+	ConfigFileKubeletConfig ConfigFile = "KubeletConfig"
+)
+
+// ConfigKey is a key the agent may set, each in exactly one ConfigFile.
+// +kubebuilder:validation:Enum=node-monitor-grace-period;nodeStatusUpdateFrequency
+type ConfigKey string
+
+const (
+	// ConfigKeyNodeMonitorGracePeriod is the controller-manager's
+	// --node-monitor-grace-period (in ControllerManagerManifest).
+	ConfigKeyNodeMonitorGracePeriod ConfigKey = "node-monitor-grace-period"
+	// ConfigKeyNodeStatusUpdateFrequency is the kubelet's
+	// nodeStatusUpdateFrequency (in KubeletConfig).
+	ConfigKeyNodeStatusUpdateFrequency ConfigKey = "nodeStatusUpdateFrequency"
+)
+
+// ConfigEdit is one bounded config edit.
+// +kubebuilder:validation:XValidation:rule="(self.file == 'ControllerManagerManifest') == (self.key == 'node-monitor-grace-period')",message="key: node-monitor-grace-period belongs to ControllerManagerManifest, nodeStatusUpdateFrequency to KubeletConfig"
+// +kubebuilder:validation:XValidation:rule="self.key != 'node-monitor-grace-period' || (duration(self.value) >= duration('40s') && duration(self.value) <= duration('5m'))",message="value: node-monitor-grace-period must be between 40s and 5m"
+// +kubebuilder:validation:XValidation:rule="self.key != 'nodeStatusUpdateFrequency' || (duration(self.value) >= duration('1s') && duration(self.value) <= duration('1m'))",message="value: nodeStatusUpdateFrequency must be between 1s and 1m"
+type ConfigEdit struct {
+	// file is the config file, by role.
+	// +required
+	File ConfigFile `json:"file"`
+	// key is the key to set in it.
+	// +required
+	Key ConfigKey `json:"key"`
+	// value is a Go duration, e.g. "2m0s".
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Value string `json:"value"`
+	// raiseOnly leaves a current value that is already at least value alone:
+	// the task then succeeds without an edit (before equals after, no
+	// backup). The operator sets it for the grace period, which it never
+	// lowers.
+	// +optional
+	RaiseOnly bool `json:"raiseOnly,omitempty"`
+}
 
 // NodeTaskPhase is where a task is.
 // +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
@@ -25,6 +85,9 @@ const (
 
 // NodeTaskSpec is written by the operator and never changes.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable"
+// +kubebuilder:validation:XValidation:rule="self.action != 'RestartUnit' || has(self.unit)",message="unit is required for RestartUnit"
+// +kubebuilder:validation:XValidation:rule="self.action != 'EditConfig' || has(self.edit)",message="edit is required for EditConfig"
+// +kubebuilder:validation:XValidation:rule="!has(self.edit) || self.action == 'EditConfig'",message="edit is only valid for EditConfig"
 type NodeTaskSpec struct {
 	// nodeName is the only node whose agent may run this task.
 	// +required
@@ -34,9 +97,12 @@ type NodeTaskSpec struct {
 	// action is the node-local action.
 	// +required
 	Action NodeAction `json:"action"`
-	// unit is the logical unit for RestartUnit.
-	// +required
-	Unit Unit `json:"unit"`
+	// unit is the logical unit for RestartUnit (required for it).
+	// +optional
+	Unit Unit `json:"unit,omitempty"`
+	// edit is the config edit for EditConfig (required for it).
+	// +optional
+	Edit *ConfigEdit `json:"edit,omitempty"`
 	// remediation names the Remediation record this task serves.
 	// +required
 	Remediation string `json:"remediation"`
@@ -83,6 +149,21 @@ type NodeTaskStatus struct {
 	// after is the unit's state after the action.
 	// +optional
 	After *UnitState `json:"after,omitempty"`
+	// beforeValue is, for EditConfig, the key's value before the edit as
+	// the file had it; an absent key reads "<default> (default)".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	BeforeValue string `json:"beforeValue,omitempty"`
+	// afterValue is, for EditConfig, the key's value read back from the file
+	// after the edit (equal to beforeValue when nothing was edited).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AfterValue string `json:"afterValue,omitempty"`
+	// backup is, for EditConfig, the path (on the node) of the copy of the
+	// file taken before the edit; empty when the file was not edited.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Backup string `json:"backup,omitempty"`
 	// startedAt is when the agent started the action.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
@@ -100,6 +181,8 @@ type NodeTaskStatus struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
 // +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action`
 // +kubebuilder:printcolumn:name="Unit",type=string,JSONPath=`.spec.unit`
+// +kubebuilder:printcolumn:name="Key",type=string,JSONPath=`.spec.edit.key`,priority=1
+// +kubebuilder:printcolumn:name="Value",type=string,JSONPath=`.status.afterValue`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type NodeTask struct {

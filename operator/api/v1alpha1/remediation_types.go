@@ -51,6 +51,9 @@ const (
 	StepUncordon = "Uncordon"
 	// StepEditConfig hands a bounded config edit to the node agent.
 	StepEditConfig = "EditConfig"
+	// StepVerifyApplied checks that the value read back after an edit is the
+	// one wanted.
+	StepVerifyApplied = "VerifyApplied"
 )
 
 // Remediation condition types and reasons.
@@ -81,6 +84,16 @@ const (
 	ReasonDrainBlocked       = "DrainBlocked"
 	ReasonDrainFailed        = "DrainFailed"
 	ReasonTuneFailed         = "TuneFailed"
+)
+
+// Reasons a TuneGracePeriods record succeeds with (it fails with
+// ReasonTuneFailed or ReasonAgentTaskFailed).
+const (
+	// ReasonTuned: the grace period was raised and read back.
+	ReasonTuned = "Tuned"
+	// ReasonAlreadyTuned: the grace period was already at least the wanted
+	// value; nothing was edited (nodeward never lowers it).
+	ReasonAlreadyTuned = "AlreadyTuned"
 )
 
 // Annotations people (or upgrade tooling) put on a Node.
@@ -260,6 +273,10 @@ type TuneStatus struct {
 	Before string `json:"before,omitempty"`
 	// +optional
 	After string `json:"after,omitempty"`
+	// backup is the copy of the file taken on the node before the edit
+	// (empty when nothing was edited); restoring it reverts the change.
+	// +optional
+	Backup string `json:"backup,omitempty"`
 }
 
 // Remediation is the record of one decision about one node: what was

@@ -264,7 +264,7 @@ type DrainParams struct {
 }
 
 // TuneGracePeriodsParams bound a grace-period change.
-// +kubebuilder:validation:XValidation:rule="duration(self.nodeMonitorGracePeriod) >= duration(self.kubeletStatusUpdateFrequency) * 4",message="nodeMonitorGracePeriod must stay at least 4 times kubeletStatusUpdateFrequency"
+// +kubebuilder:validation:XValidation:rule="!has(self.kubeletStatusUpdateFrequency) || duration(self.nodeMonitorGracePeriod).getMilliseconds() >= 4 * duration(self.kubeletStatusUpdateFrequency).getMilliseconds()",message="nodeMonitorGracePeriod must stay at least 4 times kubeletStatusUpdateFrequency"
 type TuneGracePeriodsParams struct {
 	// nodeMonitorGracePeriod is the controller-manager's
 	// --node-monitor-grace-period to set (default 50s in v1.37).
