@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -65,7 +66,7 @@ func Admit(in GateInput) Verdict {
 	// The attempt budget and the cooldown look at the node's earlier records
 	// that did act (they started).
 	maxAttempts := int(orDefault32(lim.MaxAttempts, 3))
-	window := orDefaultDur(lim.AttemptWindow.Duration, 24*time.Hour)
+	window := orDefaultDur(lim.AttemptWindow, 24*time.Hour)
 	attempts, consecutive := 0, 0
 	var lastEnd time.Time
 	for i := range in.NodeRecords {
@@ -88,7 +89,7 @@ func Admit(in GateInput) Verdict {
 			"%d remediations of %s on node %s within %s did not fix it (budget %d): a person is needed", attempts, rec.Spec.Cause, node.Name, window, maxAttempts)}
 	}
 	if !lastEnd.IsZero() {
-		base := orDefaultDur(lim.NodeCooldown.Duration, 10*time.Minute)
+		base := orDefaultDur(lim.NodeCooldown, 10*time.Minute)
 		cool := time.Duration(math.Min(float64(base)*math.Pow(2, float64(max(consecutive-1, 0))), float64(24*time.Hour)))
 		if until := lastEnd.Add(cool); now.Before(until) {
 			v := hold(v1alpha1.ReasonNodeCooldown, "node %s was remediated %s ago; cooldown %s (doubled per repeat) ends at %s", node.Name, now.Sub(lastEnd).Round(time.Second), cool, until.UTC().Format(time.RFC3339))
@@ -176,9 +177,11 @@ func orDefault32(v, d int32) int32 {
 	return v
 }
 
-func orDefaultDur(v, d time.Duration) time.Duration {
-	if v <= 0 {
+// orDefaultDur reads an optional duration; absent means the API default.
+// (A zero cooldown is a valid choice, so only nil falls back.)
+func orDefaultDur(v *metav1.Duration, d time.Duration) time.Duration {
+	if v == nil {
 		return d
 	}
-	return v
+	return v.Duration
 }

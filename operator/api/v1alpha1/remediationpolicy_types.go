@@ -145,7 +145,7 @@ type Limits struct {
 	// +optional
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
-	NodeCooldown metav1.Duration `json:"nodeCooldown,omitempty"`
+	NodeCooldown *metav1.Duration `json:"nodeCooldown,omitempty"`
 
 	// maxAttempts is how many remediations of one cause on one node may run
 	// within attemptWindow; when spent, the record says a person is needed.
@@ -159,7 +159,7 @@ type Limits struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('720h')",message="must be between 1m and 720h"
-	AttemptWindow metav1.Duration `json:"attemptWindow,omitempty"`
+	AttemptWindow *metav1.Duration `json:"attemptWindow,omitempty"`
 }
 
 // RatePeriod is a count per period.
@@ -251,7 +251,7 @@ type DrainParams struct {
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('2h')",message="must be between 10s and 2h"
-	Timeout metav1.Duration `json:"timeout,omitempty"`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 	// deleteEmptyDirData allows evicting pods with emptyDir volumes (their
 	// data is lost).
 	// +optional
@@ -276,7 +276,7 @@ type TuneGracePeriodsParams struct {
 	// +optional
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1m')",message="must be between 1s and 1m"
-	KubeletStatusUpdateFrequency metav1.Duration `json:"kubeletStatusUpdateFrequency,omitempty"`
+	KubeletStatusUpdateFrequency *metav1.Duration `json:"kubeletStatusUpdateFrequency,omitempty"`
 }
 
 // RestartParams tunes a unit restart.
