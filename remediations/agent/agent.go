@@ -45,6 +45,9 @@ type Options struct {
 	// Prober measures the node (memory, load, PIDs, disks, kernel log); nil
 	// reports unit states only.
 	Prober Prober
+	// Config edits the node's config files for EditConfig tasks; nil fails
+	// every EditConfig task ("this agent has no config access").
+	Config host.ConfigEditor
 	// ProbeInterval is how often the agent probes the node locally (no API
 	// traffic unless something changed).
 	ProbeInterval time.Duration

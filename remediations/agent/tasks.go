@@ -63,6 +63,9 @@ func (r *taskRunner) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 func (r *taskRunner) run(ctx context.Context, task *v1alpha1.NodeTask) error {
 	log := klog.FromContext(ctx)
+	if task.Spec.Action == v1alpha1.NodeActionEditConfig {
+		return r.editConfig(ctx, task)
+	}
 	if task.Spec.Action != v1alpha1.NodeActionRestartUnit {
 		return r.finish(ctx, task, v1alpha1.TaskFailed, fmt.Sprintf("action %q is not in the agent's closed set", task.Spec.Action), nil)
 	}
