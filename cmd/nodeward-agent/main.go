@@ -34,6 +34,7 @@ func main() {
 func run(args []string) error {
 	var (
 		kubeconfig, nodeName, probeAddr, kubeletUnit, runtimeUnit, hostRoot string
+		cmManifest, kubeletConfig                                           string
 		probeInterval, reportInterval                                       time.Duration
 		zapOpts                                                             zap.Options
 	)
@@ -44,6 +45,8 @@ func run(args []string) error {
 	fs.StringVar(&kubeletUnit, "kubelet-unit", "kubelet.service", "The systemd unit of the kubelet.")
 	fs.StringVar(&runtimeUnit, "container-runtime-unit", "containerd.service", "The systemd unit of the container runtime.")
 	fs.StringVar(&hostRoot, "host-root", "/", "Where the host's /proc, /dev/kmsg, /var/lib/kubelet and /var/lib/containerd are mounted.")
+	fs.StringVar(&cmManifest, "controller-manager-manifest", host.DefaultControllerManagerManifest, "The kube-controller-manager static pod manifest (a host path, under --host-root) that EditConfig tasks may edit; empty: none.")
+	fs.StringVar(&kubeletConfig, "kubelet-config", host.DefaultKubeletConfig, "The kubelet's KubeletConfiguration file (a host path, under --host-root) that EditConfig tasks may edit; empty: none.")
 	fs.DurationVar(&probeInterval, "probe-interval", agent.DefaultProbeInterval, "How often to probe the node locally (no API traffic unless something changed).")
 	fs.DurationVar(&reportInterval, "report-interval", agent.DefaultReportInterval, "Longest time between two NodeReport writes.")
 	zapOpts.BindFlags(fs)
@@ -73,8 +76,12 @@ func run(args []string) error {
 	defer h.Close()
 	prober := host.NewProc(host.ProcOptions{Root: hostRoot, Systemd: h})
 	defer prober.Close()
+	config := host.NewConfigFiles(hostRoot, map[v1alpha1.ConfigFile]string{
+		v1alpha1.ConfigFileControllerManagerManifest: cmManifest,
+		v1alpha1.ConfigFileKubeletConfig:             kubeletConfig,
+	})
 	return Run(ctx, cfg, agent.Options{
-		NodeName: nodeName, Host: h, Prober: prober, ProbeInterval: probeInterval, ReportInterval: reportInterval, Version: Version,
+		NodeName: nodeName, Host: h, Prober: prober, Config: config, ProbeInterval: probeInterval, ReportInterval: reportInterval, Version: Version,
 	}, probeAddr)
 }
 
