@@ -78,10 +78,8 @@ func TestTunePolicyRatio(t *testing.T) {
 		p.Spec.Causes[0].Cause = v1alpha1.CausePLEGUnhealthy
 		p.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionTuneGracePeriods, TuneGracePeriods: &v1alpha1.TuneGracePeriodsParams{
 			NodeMonitorGracePeriod:       metav1.Duration{Duration: grace},
-			KubeletStatusUpdateFrequency: metav1.Duration{Duration: freq},
+			KubeletStatusUpdateFrequency: &metav1.Duration{Duration: freq},
 		}}
-		// Set explicitly: a zero Limits is sent as "0s" durations.
-		p.Spec.Limits = v1alpha1.Limits{NodeCooldown: metav1.Duration{Duration: time.Minute}, AttemptWindow: metav1.Duration{Duration: time.Hour}}
 		return p
 	}
 	if err := c.Create(ctx, tune("ok", 2*time.Minute, 10*time.Second)); err != nil {
