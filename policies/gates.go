@@ -163,7 +163,7 @@ func MaxUnhealthy(p *v1alpha1.RemediationPolicy, covered int) int {
 		d := intstr.FromString("30%")
 		v = &d
 	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(v, covered, false)
+	n, err := intstr.GetScaledValueFromIntOrPercent(v, covered, true) // round up: 30% of 3 nodes allows 1
 	if err != nil {
 		return 0 // unreadable: fail closed
 	}

@@ -31,6 +31,12 @@ func startClusterWith(t *testing.T, opts harness.Options) *harness.Cluster {
 		log = os.Stderr
 	}
 	opts.BinDir = binDir
+	// Our own directory, so the logs survive a failed test.
+	dir, err := os.MkdirTemp("", "nodeward-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ControlPlane.Dir = dir
 	if log != nil {
 		opts.Log = log
 	}
@@ -39,10 +45,12 @@ func startClusterWith(t *testing.T, opts harness.Options) *harness.Cluster {
 		t.Fatalf("starting cluster: %v", err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster logs kept in %s", c.CP.Dir)
-		}
 		c.Stop()
+		if t.Failed() {
+			t.Logf("cluster logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
 	})
 	return c
 }

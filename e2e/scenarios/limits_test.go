@@ -49,6 +49,10 @@ func TestRateLimitOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	failing := []string{"worker-1", "worker-2", "worker-3", "worker-4", "worker-5"}
+	for _, n := range failing {
+		// A restarted kubelet takes 8s to come back, so the five overlap.
+		c.Node(n).Kubelet.SetStartupDelay(8 * time.Second)
+	}
 	breakKubelets(t, c, failing...)
 	sawWaiting := false
 	maxRunning := 0

@@ -42,8 +42,9 @@ type Kubelet struct {
 	nodeUID   string
 	heartbeat func(time.Time) // test hook, called after each lease renewal
 
-	fmu         sync.Mutex
-	overrides   map[corev1.NodeConditionType]corev1.NodeCondition
+	fmu          sync.Mutex
+	startupDelay time.Duration
+	overrides    map[corev1.NodeConditionType]corev1.NodeCondition
 	pausedUntil time.Time
 	poke        chan struct{}
 }
@@ -68,6 +69,14 @@ func (k *Kubelet) ClearConditions() {
 	k.pausedUntil = time.Time{}
 	k.fmu.Unlock()
 	k.Poke()
+}
+
+// SetStartupDelay makes every later start take d before the first status
+// post and Lease renewal, as a real kubelet takes seconds to come up.
+func (k *Kubelet) SetStartupDelay(d time.Duration) {
+	k.fmu.Lock()
+	k.startupDelay = d
+	k.fmu.Unlock()
 }
 
 // PauseHeartbeats stops Lease renewals and status posts for d, as when an
@@ -142,8 +151,20 @@ func (k *Kubelet) Running() bool {
 
 func (k *Kubelet) run(ctx context.Context, done, poke chan struct{}) {
 	defer close(done)
+	pods := k.runPods(ctx) // pods.go: runs the node's pods while the kubelet runs
+	defer func() { <-pods }()
 	log := klog.FromContext(ctx).WithValues("node", k.nodeName)
 	k.lastPost = time.Time{}
+	k.fmu.Lock()
+	delay := k.startupDelay
+	k.fmu.Unlock()
+	if delay > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 	for {
 		if err := k.sync(ctx); err != nil && ctx.Err() == nil {
 			log.Error(err, "Simulated kubelet sync failed")
