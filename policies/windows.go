@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -22,13 +23,15 @@ type WindowState struct {
 	Err error
 }
 
-// Windows evaluates maintenance windows at now. A window that can't be
-// parsed fails closed: Open is false and Err names it.
+// Windows evaluates maintenance windows at now. A window is open from each
+// start its schedule names up to, not including, start+duration. A window
+// that can't be parsed, or never opens, fails closed: Open is false and Err
+// names it, even when another window is open.
 func Windows(ws []v1alpha1.MaintenanceWindow, now time.Time) WindowState {
 	if len(ws) == 0 {
 		return WindowState{Open: true}
 	}
-	var next time.Time
+	var next, openUntil time.Time
 	for i, w := range ws {
 		loc := time.UTC
 		if w.TimeZone != "" {
@@ -37,6 +40,11 @@ func Windows(ws []v1alpha1.MaintenanceWindow, now time.Time) WindowState {
 				return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].timeZone %q: %w", i, w.TimeZone, err)}
 			}
 			loc = l
+		}
+		// robfig/cron reads a TZ= or CRON_TZ= prefix (and panics on one
+		// without a schedule after it); the zone belongs in timeZone.
+		if strings.HasPrefix(w.Schedule, "TZ=") || strings.HasPrefix(w.Schedule, "CRON_TZ=") {
+			return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].schedule %q: set the time zone in timeZone, not in the schedule", i, w.Schedule)}
 		}
 		sched, err := cronParser.Parse(w.Schedule)
 		if err != nil {
@@ -47,15 +55,25 @@ func Windows(ws []v1alpha1.MaintenanceWindow, now time.Time) WindowState {
 			return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].duration must be positive", i)}
 		}
 		local := now.In(loc)
-		// The latest start at or before now is the first start after
-		// (now - duration), if it is not after now.
-		start := sched.Next(local.Add(-d).Add(-time.Second))
+		// A window is open now if it started after (now - duration) and not
+		// after now: the first start after (now - duration).
+		start := sched.Next(local.Add(-d))
+		if start.IsZero() {
+			// Next found no start within five years (e.g. February 30th).
+			return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].schedule %q never opens", i, w.Schedule)}
+		}
 		if !start.After(local) {
-			return WindowState{Open: true, Until: start.Add(d)}
+			if end := start.Add(d); end.After(openUntil) {
+				openUntil = end
+			}
+			continue // read the other windows too: any invalid one fails closed
 		}
 		if next.IsZero() || start.Before(next) {
 			next = start
 		}
+	}
+	if !openUntil.IsZero() {
+		return WindowState{Open: true, Until: openUntil}
 	}
 	return WindowState{Until: next}
 }
