@@ -178,7 +178,7 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 	node := &corev1.Node{}
 	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.NodeName}, node); err != nil {
 		if apierrors.IsNotFound(err) {
-			e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonNodeGone, "the node no longer exists; nothing was done", now)
+			e.skip(rem, v1alpha1.ReasonNodeGone, "the node no longer exists; nothing was done", now)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
@@ -187,14 +187,14 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.NodeName}, diag); client.IgnoreNotFound(err) != nil {
 		return reconcile.Result{}, err
 	} else if _, present := diag.Status.Cause(rem.Spec.Cause); err != nil || !present {
-		e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonCauseGone,
+		e.skip(rem, v1alpha1.ReasonCauseGone,
 			fmt.Sprintf("%s is no longer diagnosed on %s: the node recovered before the remediation started; nothing was done", rem.Spec.Cause, rem.Spec.NodeName), now)
 		return reconcile.Result{}, nil
 	}
 	p := &v1alpha1.RemediationPolicy{}
 	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.Policy}, p); err != nil {
 		if apierrors.IsNotFound(err) {
-			e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonPolicyGone, fmt.Sprintf("policy %s was deleted before the remediation started; nothing was done", rem.Spec.Policy), now)
+			e.skip(rem, v1alpha1.ReasonPolicyGone, fmt.Sprintf("policy %s was deleted before the remediation started; nothing was done", rem.Spec.Policy), now)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
@@ -205,10 +205,7 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 	}
 	switch {
 	case v.Skip:
-		for i := range rem.Status.Steps {
-			rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
-		}
-		e.end(rem, v1alpha1.PhaseSkipped, v.Reason, v.Message, now)
+		e.skip(rem, v.Reason, v.Message, now)
 		return reconcile.Result{}, nil
 	case !v.Allow:
 		if rem.Status.Reason != v.Reason || rem.Status.Message != v.Message {
@@ -227,6 +224,15 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 	rem.Status.StartedAt = ptr.To(metav1.NewTime(now))
 	e.ledger.add(rem.Name, now)
 	return reconcile.Result{}, nil
+}
+
+// skip ends a record that never started: every step is Skipped, saying why.
+func (e *Executor) skip(rem *v1alpha1.Remediation, reason, msg string, now time.Time) {
+	for i := range rem.Status.Steps {
+		rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
+		rem.Status.Steps[i].Message = "not carried out: " + reason
+	}
+	e.end(rem, v1alpha1.PhaseSkipped, reason, msg, now)
 }
 
 // Plan lists the steps of a record's action (nil for an unknown action).
