@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -82,6 +84,37 @@ func record(action v1alpha1.ActionType, mode v1alpha1.Mode) *v1alpha1.Remediatio
 	}
 }
 
+// testDiagnosis is the node's NodeDiagnosis, still diagnosing causes (the
+// executor re-checks that the record's cause is there before it starts).
+func testDiagnosis(node string, causes ...v1alpha1.Cause) *v1alpha1.NodeDiagnosis {
+	d := &v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: node}}
+	for _, c := range causes {
+		d.Status.Causes = append(d.Status.Causes, v1alpha1.DiagnosedCause{Cause: c, Since: metav1.NewTime(t0.Add(-time.Minute))})
+	}
+	return d
+}
+
+// testPolicy is the records' policy, spec.policy "restart-kubelet", with
+// every limit at its default but the storm breaker: the test fleets are one
+// or two nodes, all of them unhealthy, and the default 30% (of two nodes: 1)
+// would hold the second one back before maxConcurrent could.
+func testPolicy(opts ...func(*v1alpha1.RemediationPolicy)) *v1alpha1.RemediationPolicy {
+	p := &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "restart-kubelet", Generation: 1},
+		Spec: v1alpha1.RemediationPolicySpec{
+			Causes: []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseKubeletDown}, {Cause: v1alpha1.CauseContainerRuntimeDown}},
+			Action: v1alpha1.Action{Type: v1alpha1.ActionRestartKubelet,
+				Restart: &v1alpha1.RestartParams{RecoveryTimeout: metav1.Duration{Duration: 2 * time.Minute}}},
+			Mode:         v1alpha1.ModeAutomatic,
+			StormBreaker: v1alpha1.StormBreaker{MaxUnhealthy: ptr.To(intstr.FromString("100%"))},
+		},
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
 // --- harness --------------------------------------------------------------
 
 type env struct {
@@ -117,17 +150,27 @@ func newEnv(t *testing.T, objs ...client.Object) *env {
 // reconcile runs one Reconcile of the record and returns the stored record.
 func (e *env) reconcile() (*v1alpha1.Remediation, reconcile.Result) {
 	e.t.Helper()
-	res, err := e.ex.Reconcile(e.ctx, reconcile.Request{NamespacedName: client.ObjectKey{Name: recordName}})
+	return e.reconcileNamed(recordName)
+}
+
+func (e *env) reconcileNamed(name string) (*v1alpha1.Remediation, reconcile.Result) {
+	e.t.Helper()
+	res, err := e.ex.Reconcile(e.ctx, reconcile.Request{NamespacedName: client.ObjectKey{Name: name}})
 	if err != nil {
-		e.t.Fatalf("Reconcile: %v", err)
+		e.t.Fatalf("Reconcile %s: %v", name, err)
 	}
-	return e.record(), res
+	return e.recordNamed(name), res
 }
 
 func (e *env) record() *v1alpha1.Remediation {
 	e.t.Helper()
+	return e.recordNamed(recordName)
+}
+
+func (e *env) recordNamed(name string) *v1alpha1.Remediation {
+	e.t.Helper()
 	rem := &v1alpha1.Remediation{}
-	if err := e.c.Get(e.ctx, client.ObjectKey{Name: recordName}, rem); err != nil {
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: name}, rem); err != nil {
 		e.t.Fatal(err)
 	}
 	return rem
@@ -243,7 +286,8 @@ func wantCondition(t *testing.T, rem *v1alpha1.Remediation, status metav1.Condit
 // the next one acts, ending when the node is Ready with a Lease renewed after
 // the restart.
 func TestExecutorRestartKubeletRecovers(t *testing.T) {
-	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic))
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
 
 	// "" → Pending: steps planned, nothing done.
 	rem, _ := e.reconcile()
@@ -259,7 +303,7 @@ func TestExecutorRestartKubeletRecovers(t *testing.T) {
 
 	// Pending → Running.
 	rem, _ = e.reconcile()
-	wantPhase(t, rem, v1alpha1.PhaseRunning, "")
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
 	if rem.Status.StartedAt == nil || !rem.Status.StartedAt.Time.Equal(t0) {
 		t.Errorf("startedAt = %v, want %s", rem.Status.StartedAt, t0)
 	}
@@ -323,7 +367,7 @@ func TestExecutorRestartKubeletRecovers(t *testing.T) {
 	// Still NotReady, Lease stale: it waits, polling.
 	e.clock.Step(time.Second)
 	rem, res = e.reconcile()
-	wantPhase(t, rem, v1alpha1.PhaseRunning, "")
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
 	if res.RequeueAfter != time.Second {
 		t.Errorf("RequeueAfter = %s while waiting, want 1s", res.RequeueAfter)
 	}
@@ -332,7 +376,7 @@ func TestExecutorRestartKubeletRecovers(t *testing.T) {
 	e.setReady(nodeReady)
 	e.renewLease(restarted.Add(-5 * time.Second))
 	rem, _ = e.reconcile()
-	wantPhase(t, rem, v1alpha1.PhaseRunning, "")
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
 	wantSteps(t, rem, v1alpha1.StepSucceeded, v1alpha1.StepRunning)
 
 	// The restarted kubelet renews its Lease: recovered.
@@ -370,7 +414,8 @@ func TestExecutorRestartKubeletRecovers(t *testing.T) {
 // No Ready=True and no renewed Lease within the recovery timeout: Failed
 // RecoveryTimeout, saying what was missing.
 func TestExecutorRecoveryTimeout(t *testing.T) {
-	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic))
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
 	e.driveToTaskCreated()
 	e.finishTask(v1alpha1.TaskSucceeded, "restarted kubelet.service")
 	e.reconcile() // RestartUnit Succeeded
@@ -381,7 +426,7 @@ func TestExecutorRecoveryTimeout(t *testing.T) {
 	// At exactly the timeout it still waits.
 	e.clock.SetTime(waitStarted.Add(2 * time.Minute))
 	rem, _ = e.reconcile()
-	wantPhase(t, rem, v1alpha1.PhaseRunning, "")
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
 
 	// Past it, it fails.
 	e.clock.SetTime(waitStarted.Add(2*time.Minute + time.Second))
@@ -405,7 +450,8 @@ func TestExecutorRecoveryTimeout(t *testing.T) {
 // The agent could not restart the unit: Failed AgentTaskFailed, and the
 // steps after it are Skipped.
 func TestExecutorTaskFailed(t *testing.T) {
-	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic))
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
 	e.driveToTaskCreated()
 	e.clock.Step(2 * time.Second)
 	e.finishTask(v1alpha1.TaskFailed, `restarting kubelet.service: unit kubelet.service is masked`)
@@ -429,13 +475,14 @@ func TestExecutorTaskFailed(t *testing.T) {
 
 // An agent that never answers: the task times out as AgentTaskFailed.
 func TestExecutorTaskNeverAnswered(t *testing.T) {
-	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic))
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
 	rem := e.driveToTaskCreated()
 	stepStarted := rem.Status.Steps[0].StartedAt.Time
 
 	e.clock.SetTime(stepStarted.Add(2 * time.Minute))
 	rem, res := e.reconcile()
-	wantPhase(t, rem, v1alpha1.PhaseRunning, "")
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
 	if res.RequeueAfter == 0 {
 		t.Error("no requeue while the task is pending")
 	}
@@ -478,7 +525,8 @@ func TestExecutorDryRun(t *testing.T) {
 
 // The node is deleted mid-remediation: Failed NodeGone.
 func TestExecutorNodeGone(t *testing.T) {
-	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic))
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
 	e.driveToTaskCreated()
 	if err := e.c.Delete(e.ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}); err != nil {
 		t.Fatal(err)
@@ -496,7 +544,8 @@ func TestExecutorNodeGone(t *testing.T) {
 func TestExecutorRestartRuntimeIgnoresLease(t *testing.T) {
 	rec := record(v1alpha1.ActionRestartContainerRuntime, v1alpha1.ModeAutomatic)
 	rec.Spec.Cause = v1alpha1.CauseContainerRuntimeDown
-	e := newEnv(t, testNode(readyCond(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down")), rec)
+	e := newEnv(t, testNode(readyCond(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down")), rec,
+		testDiagnosis(nodeName, v1alpha1.CauseContainerRuntimeDown), testPolicy())
 	e.driveToTaskCreated()
 	if task := e.tasks()[0]; task.Spec.Unit != v1alpha1.UnitContainerRuntime {
 		t.Errorf("task unit %s, want containerRuntime", task.Spec.Unit)
@@ -556,4 +605,276 @@ func TestInFlightForNode(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Name != recordName {
 		t.Fatalf("requests %v, want only %s", reqs, recordName)
 	}
+}
+
+// --- before the start: re-checks and gates --------------------------------
+
+const (
+	otherNode   = "worker-2"
+	otherRecord = "worker-2-kubeletdown-1795607940"
+)
+
+func (e *env) setStatus(name string, f func(*v1alpha1.RemediationStatus)) {
+	e.t.Helper()
+	rem := e.recordNamed(name)
+	f(&rem.Status)
+	if err := e.c.Status().Update(e.ctx, rem); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) updateNode(name string, f func(*corev1.Node)) {
+	e.t.Helper()
+	n := &corev1.Node{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: name}, n); err != nil {
+		e.t.Fatal(err)
+	}
+	f(n)
+	if err := e.c.Update(e.ctx, n); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) setCauses(node string, causes ...v1alpha1.Cause) {
+	e.t.Helper()
+	d := &v1alpha1.NodeDiagnosis{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: node}, d); err != nil {
+		e.t.Fatal(err)
+	}
+	d.Status = testDiagnosis(node, causes...).Status
+	if err := e.c.Update(e.ctx, d); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) delete(obj client.Object) {
+	e.t.Helper()
+	if err := e.c.Delete(e.ctx, obj); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// failedEarlier is an earlier KubeletDown remediation of worker-1 that
+// started startedAgo before t0 and failed a minute later.
+func failedEarlier(name string, startedAgo time.Duration) *v1alpha1.Remediation {
+	r := record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic)
+	r.Name, r.UID = name, types.UID(name+"-uid")
+	r.Status = v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonRecoveryTimeout,
+		StartedAt: ptr.To(metav1.NewTime(t0.Add(-startedAgo))), CompletedAt: ptr.To(metav1.NewTime(t0.Add(-startedAgo + time.Minute)))}
+	return r
+}
+
+// A pending record that can no longer help ends Skipped before it acts: it
+// never starts, no NodeTask is created, every step is Skipped, and the
+// record says why.
+func TestExecutorSkippedBeforeStart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		extra  []client.Object
+		change func(e *env)
+		reason string
+		msg    string
+	}{
+		// The node recovered while the record was pending: its diagnosis
+		// no longer has KubeletDown (it has another cause).
+		{"cause gone", nil, func(e *env) { e.setCauses(nodeName, v1alpha1.CauseDiskPressure) },
+			v1alpha1.ReasonCauseGone, "KubeletDown is no longer diagnosed on worker-1"},
+		// The diagnosis was deleted altogether (the node is healthy).
+		{"diagnosis gone", nil, func(e *env) { e.delete(&v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}) },
+			v1alpha1.ReasonCauseGone, "KubeletDown is no longer diagnosed on worker-1"},
+		// The policy was deleted while the record was pending.
+		{"policy deleted", nil, func(e *env) { e.delete(testPolicy()) },
+			v1alpha1.ReasonPolicyGone, "policy restart-kubelet was deleted before the remediation started"},
+		// The node was deleted while the record was pending.
+		{"node deleted", nil, func(e *env) { e.delete(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}) },
+			v1alpha1.ReasonNodeGone, "the node no longer exists; nothing was done"},
+		// Three KubeletDown remediations of the node failed within 24h: a
+		// fourth would not help either.
+		{"attempt budget spent", []client.Object{
+			failedEarlier("worker-1-kubeletdown-1", 20*time.Hour),
+			failedEarlier("worker-1-kubeletdown-2", 10*time.Hour),
+			failedEarlier("worker-1-kubeletdown-3", 2*time.Hour),
+		}, func(*env) {}, v1alpha1.ReasonAttemptBudgetSpent, "a person is needed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := append([]client.Object{testNode(nodeUnknown), testLease(t0.Add(-90 * time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+				testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy()}, tc.extra...)
+			e := newEnv(t, objs...)
+			rem, _ := e.reconcile()
+			wantPhase(t, rem, v1alpha1.PhasePending, "")
+
+			e.clock.Step(time.Second)
+			tc.change(e)
+			rem, res := e.reconcile()
+			wantPhase(t, rem, v1alpha1.PhaseSkipped, tc.reason)
+			wantSteps(t, rem, v1alpha1.StepSkipped, v1alpha1.StepSkipped)
+			if got, want := rem.Status.Steps[0].Message, "not carried out: "+tc.reason; got != want {
+				t.Errorf("step message %q, want %q", got, want)
+			}
+			wantCondition(t, rem, metav1.ConditionFalse, tc.reason)
+			if !strings.Contains(rem.Status.Message, tc.msg) {
+				t.Errorf("message %q does not contain %q", rem.Status.Message, tc.msg)
+			}
+			if rem.Status.StartedAt != nil || rem.Status.CompletedAt == nil || !rem.Status.CompletedAt.Time.Equal(e.clock.Now()) {
+				t.Errorf("startedAt %v, completedAt %v: want never started, ended at %s", rem.Status.StartedAt, rem.Status.CompletedAt, e.clock.Now())
+			}
+			if res != (reconcile.Result{}) {
+				t.Errorf("skipped record requeued: %+v", res)
+			}
+			if ev := e.event(); !strings.HasPrefix(ev, "Normal RemediationSkipped") {
+				t.Errorf("event %q, want Normal RemediationSkipped", ev)
+			}
+			e.reconcile()
+			if n := len(e.tasks()); n != 0 {
+				t.Fatalf("%d NodeTasks for a skipped record", n)
+			}
+		})
+	}
+}
+
+// A gate that holds: the record stays Pending and says why, no NodeTask is
+// created, and it looks again later. Once the hold is lifted it starts.
+func TestExecutorHeldForPerson(t *testing.T) {
+	node := testNode(nodeUnknown)
+	node.Annotations = map[string]string{v1alpha1.AnnotationMaintenance: "replacing a disk"}
+	e := newEnv(t, node, testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
+	e.reconcile() // planned
+
+	for i := range 2 { // held, and held again while nothing changed
+		e.clock.Step(15 * time.Second)
+		rem, res := e.reconcile()
+		wantPhase(t, rem, v1alpha1.PhasePending, v1alpha1.ReasonHeldForPerson)
+		wantSteps(t, rem, v1alpha1.StepPending, v1alpha1.StepPending)
+		if !strings.Contains(rem.Status.Message, "node worker-1 carries nodeward.io/maintenance") {
+			t.Errorf("reconcile %d: message %q", i, rem.Status.Message)
+		}
+		if res.RequeueAfter <= 0 {
+			t.Errorf("reconcile %d: held record not requeued: %+v", i, res)
+		}
+		if rem.Status.StartedAt != nil || rem.Status.CompletedAt != nil || rem.Status.NotBefore != nil {
+			t.Errorf("reconcile %d: held record startedAt %v, completedAt %v, notBefore %v", i, rem.Status.StartedAt, rem.Status.CompletedAt, rem.Status.NotBefore)
+		}
+		wantCondition(t, rem, metav1.ConditionUnknown, v1alpha1.ReasonInProgress)
+		if n := len(e.tasks()); n != 0 {
+			t.Fatalf("reconcile %d: %d NodeTasks while held", i, n)
+		}
+		if ev := e.event(); ev != "" {
+			t.Errorf("reconcile %d: event %q while held", i, ev)
+		}
+	}
+
+	// The person is done: the record starts, and the hold's reason is gone.
+	e.updateNode(nodeName, func(n *corev1.Node) { delete(n.Annotations, v1alpha1.AnnotationMaintenance) })
+	rem, _ := e.reconcile()
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
+	if rem.Status.Message != "" || rem.Status.StartedAt == nil || !rem.Status.StartedAt.Time.Equal(e.clock.Now()) {
+		t.Errorf("started record message %q, startedAt %v", rem.Status.Message, rem.Status.StartedAt)
+	}
+	e.reconcile()
+	e.reconcile()
+	if n := len(e.tasks()); n != 1 {
+		t.Fatalf("%d NodeTasks after the hold was lifted, want 1", n)
+	}
+}
+
+// Outside the maintenance window the record waits with status.notBefore at
+// the next opening, looking again no later than then; at the opening it
+// starts.
+func TestExecutorHeldUntilWindow(t *testing.T) {
+	p := testPolicy(func(p *v1alpha1.RemediationPolicy) {
+		p.Spec.MaintenanceWindows = []v1alpha1.MaintenanceWindow{{Schedule: "0 2 * * *", Duration: metav1.Duration{Duration: time.Hour}}}
+	})
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), p)
+	e.reconcile() // planned
+	opening := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+
+	rem, res := e.reconcile()
+	wantPhase(t, rem, v1alpha1.PhasePending, v1alpha1.ReasonOutsideWindow)
+	if rem.Status.NotBefore == nil || !rem.Status.NotBefore.Time.Equal(opening) {
+		t.Errorf("notBefore %v, want %s", rem.Status.NotBefore, opening)
+	}
+	if !strings.Contains(rem.Status.Message, "waiting until 2026-11-26T02:00:00Z") {
+		t.Errorf("message %q", rem.Status.Message)
+	}
+	if res.RequeueAfter != 15*time.Second {
+		t.Errorf("RequeueAfter %s, want 15s (looks again regularly: the policy may change)", res.RequeueAfter)
+	}
+
+	// Two seconds before the opening it looks again at the opening.
+	e.clock.SetTime(opening.Add(-2 * time.Second))
+	_, res = e.reconcile()
+	if res.RequeueAfter != 2*time.Second {
+		t.Errorf("RequeueAfter %s two seconds before the opening, want 2s", res.RequeueAfter)
+	}
+
+	e.clock.SetTime(opening)
+	rem, _ = e.reconcile()
+	wantPhase(t, rem, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
+	if rem.Status.NotBefore != nil || rem.Status.Message != "" {
+		t.Errorf("started record keeps notBefore %v, message %q", rem.Status.NotBefore, rem.Status.Message)
+	}
+}
+
+// maxConcurrent 1 (the default) with two pending records on two nodes,
+// reconciled back to back: the first starts, the second waits RateLimited
+// while the first runs, even if the store (as a lagging cache would) does
+// not show the first as started yet; it starts once the first has ended.
+func TestExecutorMaxConcurrent(t *testing.T) {
+	a := record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic)
+	b := record(v1alpha1.ActionRestartKubelet, v1alpha1.ModeAutomatic)
+	b.Name, b.UID, b.Spec.NodeName, b.Labels[v1alpha1.LabelNode] = otherRecord, "other-uid", otherNode, otherNode
+	nodeB := testNode(nodeUnknown)
+	nodeB.Name, nodeB.UID = otherNode, "other-node-uid"
+	e := newEnv(t, testNode(nodeUnknown), nodeB, a, b,
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testDiagnosis(otherNode, v1alpha1.CauseKubeletDown), testPolicy())
+
+	e.reconcileNamed(recordName)
+	e.reconcileNamed(otherRecord)
+	remA, _ := e.reconcileNamed(recordName)
+	wantPhase(t, remA, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
+
+	remB, res := e.reconcileNamed(otherRecord)
+	wantPhase(t, remB, v1alpha1.PhasePending, v1alpha1.ReasonRateLimited)
+	if !strings.Contains(remB.Status.Message, "1 of the policy's remediations are running (maxConcurrent 1)") {
+		t.Errorf("message %q", remB.Status.Message)
+	}
+	if res.RequeueAfter <= 0 || remB.Status.StartedAt != nil {
+		t.Errorf("held record: RequeueAfter %s, startedAt %v", res.RequeueAfter, remB.Status.StartedAt)
+	}
+
+	// The store shows A as pending, never started: the executor's ledger of
+	// what it started still holds B.
+	e.clock.Step(time.Second)
+	e.setStatus(recordName, func(s *v1alpha1.RemediationStatus) {
+		s.Phase, s.Reason, s.StartedAt = v1alpha1.PhasePending, "", nil
+	})
+	remB, _ = e.reconcileNamed(otherRecord)
+	wantPhase(t, remB, v1alpha1.PhasePending, v1alpha1.ReasonRateLimited)
+	// It is the ledger that holds it: an executor without one would let B
+	// through on that store.
+	policy, node := &v1alpha1.RemediationPolicy{}, &corev1.Node{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: "restart-kubelet"}, policy); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Name: otherNode}, node); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &Executor{Client: e.c, Clock: e.clock, Recorder: e.events}
+	if v, err := fresh.admit(e.ctx, policy, remB, node, e.clock.Now()); err != nil || !v.Allow {
+		t.Fatalf("without the ledger: %+v, %v; want allowed", v, err)
+	}
+	if n := len(e.tasks()); n != 0 {
+		t.Fatalf("%d NodeTasks, want none (A's step never ran here)", n)
+	}
+
+	// A ended: B starts.
+	e.clock.Step(time.Second)
+	e.setStatus(recordName, func(s *v1alpha1.RemediationStatus) {
+		s.Phase, s.Reason = v1alpha1.PhaseSucceeded, v1alpha1.ReasonRecovered
+		s.StartedAt, s.CompletedAt = ptr.To(metav1.NewTime(t0)), ptr.To(metav1.NewTime(e.clock.Now()))
+	})
+	remB, _ = e.reconcileNamed(otherRecord)
+	wantPhase(t, remB, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
 }
