@@ -184,9 +184,20 @@ func (c *Cluster) ServiceAccountConfig(ctx context.Context, name string, pod *co
 	return cfg, nil
 }
 
+// ControlPlaneNode is a simulated control-plane node: labelled
+// node-role.kubernetes.io/control-plane, with kubeadm's
+// kube-controller-manager manifest on its host.
+func ControlPlaneNode(name string) NodeSpec {
+	return NodeSpec{Name: name, Labels: map[string]string{sim.LabelControlPlane: ""}}
+}
+
 // AddNode boots a simulated node and starts its agent.
 func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) (*sim.Node, error) {
 	n := sim.NewNode(c.Kube, spec.Name, spec.Labels)
+	_, controlPlane := spec.Labels[sim.LabelControlPlane]
+	if err := n.Host.SetupConfig(filepath.Join(c.CP.Dir, "nodes", spec.Name), controlPlane); err != nil {
+		return nil, fmt.Errorf("config files of node %s: %w", spec.Name, err)
+	}
 	if err := n.Boot(ctx, c.Kube); err != nil {
 		return nil, fmt.Errorf("booting node %s: %w", spec.Name, err)
 	}

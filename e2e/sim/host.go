@@ -35,6 +35,7 @@ type Host struct {
 	units    map[v1alpha1.Unit]*unit
 	restarts map[v1alpha1.Unit]int
 	probes   v1alpha1.NodeProbes
+	config   *host.ConfigFiles // config.go; nil until SetupConfig
 }
 
 // HealthyProbes is what the agent measures on a healthy simulated node.

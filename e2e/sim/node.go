@@ -47,6 +47,9 @@ func (n *Node) Boot(ctx context.Context, kube kubernetes.Interface) error {
 // identity in cfg, until StopAgent.
 func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
 	opts.NodeName, opts.Host, opts.Prober = n.Name, n.Host, n.Host
+	if n.Host.HasConfig() {
+		opts.Config = n.Host
+	}
 	mgr, err := agent.NewManager(cfg, n.Name, "0")
 	if err != nil {
 		return err
