@@ -59,7 +59,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="(self.action.type == 'TuneGracePeriods') == has(self.action.tuneGracePeriods)",message="action.tuneGracePeriods is required for TuneGracePeriods and only valid for it"
 // +kubebuilder:validation:XValidation:rule="self.action.type != 'CordonDrain' || self.causes.all(c, c.cause in ['MemoryExhausted', 'PIDExhausted', 'DiskPressure', 'KubeletHung', 'KubeletDown', 'ContainerRuntimeDown', 'NetworkUnavailable', 'PLEGUnhealthy'])",message="causes: CordonDrain can't be bound to ControlPlaneDegraded (no node is at fault) or NodeUnreachable"
 // +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || self.causes.all(c, c.cause in ['PLEGUnhealthy', 'ControlPlaneDegraded'])",message="causes: TuneGracePeriods may only be bound to PLEGUnhealthy or ControlPlaneDegraded"
-// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || self.includeControlPlane",message="includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true"
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || (has(self.includeControlPlane) && self.includeControlPlane)",message="includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true"
 // +kubebuilder:validation:XValidation:rule="self.causes.all(c, !(c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem']))",message="causes: OldSystemd, CgroupDriverMismatch, KernelDeadlock and ReadonlyFilesystem are advisory: they need a person, no action may be bound to them"
 // +kubebuilder:validation:XValidation:rule="!(self.action.type in ['RestartKubelet', 'RestartContainerRuntime']) || self.causes.all(c, c.cause in ['KubeletDown', 'KubeletHung', 'ContainerRuntimeDown'])",message="causes: a restart action may only be bound to KubeletDown, KubeletHung or ContainerRuntimeDown (restarting the kubelet on PLEG, memory or control-plane trouble makes things worse)"
 type RemediationPolicySpec struct {
@@ -194,6 +194,7 @@ type MaintenanceWindow struct {
 	// +required
 	// +kubebuilder:validation:MinLength=9
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[0-9*,/?LW#A-Za-z-]+( [0-9*,/?LW#A-Za-z-]+){4}$`
 	Schedule string `json:"schedule"`
 	// duration the window stays open.
 	// +required

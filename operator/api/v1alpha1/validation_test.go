@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -98,6 +100,55 @@ func TestPolicyValidation(t *testing.T) {
 		}, "spec.action.restart.recoveryTimeout"},
 		// Priority out of bounds.
 		{"priority too high", func(p *v1alpha1.RemediationPolicy) { p.Spec.Priority = 5000 }, "spec.priority"},
+		// An advisory cause needs a person: no action may be bound to it.
+		{"advisory cause", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes[0].Cause = v1alpha1.CauseKernelDeadlock }, "advisory"},
+		// Restarting the kubelet on PLEG caused reboot loops: refused.
+		{"restart on PLEG", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes[0].Cause = v1alpha1.CausePLEGUnhealthy }, "a restart action may only be bound"},
+		// Drain parameters on a restart action.
+		{"drain params on restart", func(p *v1alpha1.RemediationPolicy) { p.Spec.Action.Drain = &v1alpha1.DrainParams{} }, "action.drain is only valid for CordonDrain"},
+		// A drain can't fix a control-plane fault.
+		{"drain on control plane fault", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Action.Type = v1alpha1.ActionCordonDrain
+			p.Spec.Causes[0].Cause = v1alpha1.CauseControlPlaneDegraded
+		}, "CordonDrain can't be bound to ControlPlaneDegraded"},
+		// A drain timeout too short to evict anything.
+		{"drain timeout too short", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Action.Type, p.Spec.Causes[0].Cause = v1alpha1.ActionCordonDrain, v1alpha1.CauseMemoryExhausted
+			p.Spec.Action.Drain = &v1alpha1.DrainParams{Timeout: &metav1.Duration{Duration: time.Second}}
+		}, "spec.action.drain.timeout"},
+		// TuneGracePeriods without its parameters.
+		{"tune without params", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Action.Type, p.Spec.Causes[0].Cause, p.Spec.IncludeControlPlane = v1alpha1.ActionTuneGracePeriods, v1alpha1.CausePLEGUnhealthy, true
+		}, "action.tuneGracePeriods is required"},
+		// A grace period too close to the kubelet's update interval.
+		{"grace below 4x frequency", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Action.Type, p.Spec.Causes[0].Cause, p.Spec.IncludeControlPlane = v1alpha1.ActionTuneGracePeriods, v1alpha1.CausePLEGUnhealthy, true
+			p.Spec.Action.TuneGracePeriods = &v1alpha1.TuneGracePeriodsParams{NodeMonitorGracePeriod: metav1.Duration{Duration: 50 * time.Second}, KubeletStatusUpdateFrequency: &metav1.Duration{Duration: 20 * time.Second}}
+		}, "at least 4 times"},
+		// Tuning the controller-manager needs the control-plane nodes.
+		{"tune without control plane", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Action.Type, p.Spec.Causes[0].Cause = v1alpha1.ActionTuneGracePeriods, v1alpha1.CausePLEGUnhealthy
+			p.Spec.Action.TuneGracePeriods = &v1alpha1.TuneGracePeriodsParams{NodeMonitorGracePeriod: metav1.Duration{Duration: 2 * time.Minute}}
+		}, "includeControlPlane"},
+		// maxConcurrent 0 would stop everything silently.
+		{"maxConcurrent zero", func(p *v1alpha1.RemediationPolicy) { p.Spec.Limits.MaxConcurrent = -1 }, "spec.limits.maxConcurrent"},
+		// A rate over a period too short to mean anything.
+		{"period too short", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.Limits.MaxPerPeriod = &v1alpha1.RatePeriod{Count: 1, Period: metav1.Duration{Duration: 10 * time.Second}}
+		}, "spec.limits.maxPerPeriod.period"},
+		// A storm breaker above 100%.
+		{"storm breaker over 100%", func(p *v1alpha1.RemediationPolicy) {
+			v := intstr.FromString("150%")
+			p.Spec.StormBreaker.MaxUnhealthy = &v
+		}, "spec.stormBreaker.maxUnhealthy"},
+		// A cron schedule with six fields (seconds) is not the 5-field form.
+		{"six-field cron", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.MaintenanceWindows = []v1alpha1.MaintenanceWindow{{Schedule: "0 0 2 * * *", Duration: metav1.Duration{Duration: time.Hour}}}
+		}, "spec.maintenanceWindows[0].schedule"},
+		// A window that never stays open.
+		{"window without duration", func(p *v1alpha1.RemediationPolicy) {
+			p.Spec.MaintenanceWindows = []v1alpha1.MaintenanceWindow{{Schedule: "0 2 * * *"}}
+		}, "spec.maintenanceWindows[0].duration"},
 		// A selector operator that does not exist.
 		{"bad selector", func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.NodeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}
@@ -105,7 +156,7 @@ func TestPolicyValidation(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := validPolicy("bad-" + strings.ReplaceAll(tc.name, " ", "-"))
+			p := validPolicy(fmt.Sprintf("bad-%d", i))
 			tc.mutate(p)
 			err := c.Create(ctx, p)
 			if err == nil {
@@ -114,6 +165,7 @@ func TestPolicyValidation(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("refusal %q does not name %q", err, tc.want)
 			}
+			t.Logf("refused: %s", err)
 		})
 	}
 }
