@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/nodeward/nodeward/e2e/controlplane"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -188,5 +189,27 @@ func TestRemediationSpecImmutable(t *testing.T) {
 	err := c.Update(ctx, rem)
 	if err == nil || !strings.Contains(err.Error(), "spec is immutable") {
 		t.Fatalf("editing a record's spec: err = %v, want 'spec is immutable'", err)
+	}
+}
+
+// Every example policy in config/samples is accepted by the real apiserver.
+func TestSamplesAreValid(t *testing.T) {
+	c := apiClient(t)
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "config", "samples", "*.yaml"))
+	if err != nil || len(files) < 6 {
+		t.Fatalf("samples: %v (%d files)", err, len(files))
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &v1alpha1.RemediationPolicy{}
+		if err := yaml.UnmarshalStrict(raw, p); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := c.Create(context.Background(), p); err != nil {
+			t.Errorf("%s refused: %v", filepath.Base(f), err)
+		}
 	}
 }
