@@ -301,6 +301,14 @@ func kubeletDown(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool
 		return nil, false
 	}
 	hb, stopped := f.heartbeatsStopped()
+	if !stopped && f.leaseKnown && f.kubelet.Since != nil && f.in.Lease.Spec.RenewTime.Time.Before(f.kubelet.Since.Time) {
+		// The unit stopped after the last renewal, by the node's own clock
+		// (the kubelet's and the agent's): no heartbeat can have come since.
+		// No need to wait for the Lease to go stale.
+		t := metav1.NewTime(f.in.Lease.Spec.RenewTime.Time)
+		hb, stopped = []v1alpha1.Evidence{{Source: SourceLease, ObservedAt: &t, Supports: true,
+			Message: fmt.Sprintf("Lease last renewed %s before %s stopped: no heartbeat since", round(f.kubelet.Since.Sub(t.Time)), orName(*f.kubelet))}}, true
+	}
 	if !stopped {
 		return nil, false
 	}
