@@ -134,6 +134,9 @@ func (n *narrator) poll(ctx context.Context, c client.Client) {
 	diags := &v1alpha1.NodeDiagnosisList{}
 	if err := c.List(ctx, diags); err == nil {
 		for _, d := range diags.Items {
+			if d.Status.Summary == "" {
+				continue // created, its status not yet written
+			}
 			if changed, _ := n.changed("diag/"+d.Name, d.Status.Summary); changed {
 				n.say("diagnosis of %s: %s", d.Name, d.Status.Summary)
 				if len(d.Status.Causes) > 0 {
