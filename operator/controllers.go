@@ -25,10 +25,15 @@ import (
 )
 
 // The operator's permissions, generated into config/rbac/operator by
-// controller-gen. Read-only on nodes and leases; it writes only its own API
-// objects and events.
+// controller-gen. Read-only on leases; it writes its own API objects and
+// events, and for CordonDrain patches nodes (cordon, uncordon) and evicts
+// pods through the eviction API (it never deletes a pod).
 //
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=list
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch

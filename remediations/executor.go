@@ -43,6 +43,8 @@ type Executor struct {
 	// Kube is a typed clientset for what controller-runtime's client does
 	// not cover (the eviction API through k8s.io/kubectl/pkg/drain).
 	Kube kubernetes.Interface
+	// drains are the CordonDrain drains running in this process (drain.go).
+	drains drainRuns
 
 	ledger startLedger
 }

@@ -55,6 +55,9 @@ type Options struct {
 	// Users are static-token users in addition to the built-in "admin"
 	// (group system:masters). Names must be unique and not "admin".
 	Users []User
+	// APIServerArgs are extra kube-apiserver flags, appended after the
+	// defaults (e.g. --audit-policy-file, --audit-log-path).
+	APIServerArgs []string
 	// Log, if not nil, receives a copy of every line the components write,
 	// prefixed with "[<component>] ", e.g. "[kube-apiserver] ". Writes are
 	// serialised, one line per Write. The log files are written either way.
@@ -359,7 +362,7 @@ func (l *launcher) startEtcd(ctx context.Context) error {
 
 func (l *launcher) startAPIServer(ctx context.Context) error {
 	c := l.cp
-	p, err := l.start(apiserverBin, tierAPI, []string{
+	p, err := l.start(apiserverBin, tierAPI, append([]string{
 		"--etcd-servers=" + l.etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -378,7 +381,7 @@ func (l *launcher) startAPIServer(ctx context.Context) error {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
-	})
+	}, l.opts.APIServerArgs...))
 	if err != nil {
 		return err
 	}

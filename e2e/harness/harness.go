@@ -343,6 +343,16 @@ func (c *Cluster) StartOperator(ctx context.Context) error {
 	})
 }
 
+// OperatorPID returns the process id of the running operator, or 0.
+func (c *Cluster) OperatorPID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.operator == nil || c.operator.Process == nil {
+		return 0
+	}
+	return c.operator.Process.Pid
+}
+
 // StopOperator stops the operator (SIGTERM, then SIGKILL after 10s).
 func (c *Cluster) StopOperator() {
 	c.mu.Lock()

@@ -45,8 +45,8 @@ type Kubelet struct {
 	fmu          sync.Mutex
 	startupDelay time.Duration
 	overrides    map[corev1.NodeConditionType]corev1.NodeCondition
-	pausedUntil time.Time
-	poke        chan struct{}
+	pausedUntil  time.Time
+	poke         chan struct{}
 }
 
 // SetCondition makes the kubelet report a condition (type, status, reason,

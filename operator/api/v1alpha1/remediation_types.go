@@ -1,6 +1,10 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // RemediationPhase is where a record is in its life.
 // +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
@@ -84,7 +88,52 @@ const (
 	ReasonDrainBlocked       = "DrainBlocked"
 	ReasonDrainFailed        = "DrainFailed"
 	ReasonTuneFailed         = "TuneFailed"
+
+	// Reasons of RequireApproval records.
+	ReasonWaitingForApproval = "WaitingForApproval"
+	ReasonRejected           = "Rejected"
+	ReasonExpired            = "Expired"
 )
+
+// DefaultApprovalTimeout is how long a RequireApproval record waits for a
+// decision when its policy does not say.
+const DefaultApprovalTimeout = time.Hour
+
+// Decision is a person's answer to a RequireApproval record.
+// +kubebuilder:validation:Enum=Approved;Rejected
+type Decision string
+
+const (
+	DecisionApproved Decision = "Approved"
+	DecisionRejected Decision = "Rejected"
+)
+
+// Approval is a person's decision about a RequireApproval record. It is
+// neither spec (the operator's decision, immutable) nor status (the
+// executor's): people write it, once, through the main resource. Admission
+// (config/admission/approval.yaml) accepts it only from a caller the
+// authorizer grants the verb approve on remediations, only with decidedBy
+// equal to the caller's username, and never changes it afterwards.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="approval is immutable: a record is decided once"
+type Approval struct {
+	// decision is Approved or Rejected.
+	// +required
+	Decision Decision `json:"decision"`
+	// reason says why, for the audit trail.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason"`
+	// decidedBy is the username of the person who decided; admission
+	// stamps it from the request (and refuses any other value).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	DecidedBy string `json:"decidedBy"`
+	// decidedAt is when the decision was made, as the deciding client saw it.
+	// +required
+	DecidedAt metav1.Time `json:"decidedAt"`
+}
 
 // Reasons a TuneGracePeriods record succeeds with (it fails with
 // ReasonTuneFailed or ReasonAgentTaskFailed).
@@ -285,12 +334,15 @@ type TuneStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=rem,categories=nodeward
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.approval) || has(self.approval)",message="approval can't be removed once decided"
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
 // +kubebuilder:printcolumn:name="Cause",type=string,JSONPath=`.spec.cause`
 // +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action.type`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`
+// +kubebuilder:printcolumn:name="Decision",type=string,JSONPath=`.approval.decision`,priority=1
+// +kubebuilder:printcolumn:name="DecidedBy",type=string,JSONPath=`.approval.decidedBy`,priority=1
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.policy`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -300,6 +352,9 @@ type Remediation struct {
 
 	// +required
 	Spec RemediationSpec `json:"spec"`
+	// approval is a person's decision about a RequireApproval record.
+	// +optional
+	Approval *Approval `json:"approval,omitempty"`
 	// +optional
 	Status RemediationStatus `json:"status,omitempty"`
 }

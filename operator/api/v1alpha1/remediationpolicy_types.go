@@ -6,7 +6,7 @@ import (
 )
 
 // Mode says whether a policy acts, only records, or waits for a person.
-// +kubebuilder:validation:Enum=Automatic;DryRun
+// +kubebuilder:validation:Enum=Automatic;DryRun;RequireApproval
 type Mode string
 
 const (
@@ -14,6 +14,11 @@ const (
 	ModeAutomatic Mode = "Automatic"
 	// ModeDryRun records exactly what would have been done and touches nothing.
 	ModeDryRun Mode = "DryRun"
+	// ModeRequireApproval plans the action and waits (phase Pending, reason
+	// WaitingForApproval) until a person holding the verb approve on
+	// remediations approves or rejects it, or the policy's approvalTimeout
+	// passes.
+	ModeRequireApproval Mode = "RequireApproval"
 )
 
 // ActionType is one of the closed set of actions nodeward can take.
@@ -90,11 +95,18 @@ type RemediationPolicySpec struct {
 	// +required
 	Action Action `json:"action"`
 
-	// mode is Automatic (act) or DryRun (record what would be done, touch
-	// nothing).
+	// mode is Automatic (act), DryRun (record what would be done, touch
+	// nothing) or RequireApproval (plan, then wait for a person to approve
+	// or reject: kubectl nodeward approve|reject NAME --reason ...).
 	// +optional
 	// +kubebuilder:default=DryRun
 	Mode Mode `json:"mode,omitempty"`
+
+	// approvalTimeout is how long a RequireApproval record waits for a
+	// decision before it ends Skipped with reason Expired. Default 1h.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="must be between 1m and 168h"
+	ApprovalTimeout *metav1.Duration `json:"approvalTimeout,omitempty"`
 
 	// priority orders overlapping policies: the highest wins; ties go to the
 	// policy whose name sorts first.
