@@ -11,6 +11,12 @@ BIN                  := $(CURDIR)/bin
 CONTROLPLANE_DIR     := $(BIN)/controlplane/$(K8S_VERSION)
 CONTROLPLANE         := $(CONTROLPLANE_DIR)/.complete
 CONTROLLER_GEN       := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VER)
+# kwok (simulated nodes and pods at scale) for make bench, cached by version.
+KWOK_VERSION         ?= v0.8.0
+KWOK                 := $(BIN)/kwok-$(KWOK_VERSION)
+BENCH_NODES          ?= 100
+BENCH_PODS_PER_NODE  ?= 10
+BENCH_ARGS           ?=
 VERSION              ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_LDFLAGS           := -X main.Version=$(VERSION)
 K8S_LDFLAGS          := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
@@ -63,6 +69,13 @@ $(CONTROLPLANE):
 		k8s.io/kubernetes/cmd/kube-scheduler ./etcd
 	touch $@
 
+.PHONY: kwok
+kwok: $(KWOK) ## Build kwok ($(KWOK_VERSION)) from the Go module proxy, once per version.
+
+$(KWOK):
+	GOBIN=$(BIN)/.kwok-$(KWOK_VERSION) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+	mv $(BIN)/.kwok-$(KWOK_VERSION)/kwok $@ && rmdir $(BIN)/.kwok-$(KWOK_VERSION)
+
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VER)
 	mv $(BIN)/controller-gen $@
@@ -81,6 +94,12 @@ unit: controlplane ## Run unit and envtest tests only.
 .PHONY: e2e
 e2e: controlplane build ## Run the end-to-end scenarios on a real control plane with simulated nodes.
 	$(TEST_ENV) go test -count=1 -p 1 -timeout 60m -v ./e2e/...
+
+.PHONY: bench
+bench: controlplane build $(KWOK) ## Measure nodeward at scale with kwok (BENCH_NODES=100 BENCH_PODS_PER_NODE=10); results in .bench/.
+	go build -o $(BIN)/nodeward-bench ./cmd/nodeward-bench
+	$(BIN)/nodeward-bench --nodes $(BENCH_NODES) --pods-per-node $(BENCH_PODS_PER_NODE) \
+		--controlplane-dir $(CONTROLPLANE_DIR) --bin-dir $(BIN) --kwok $(KWOK) --kwok-version $(KWOK_VERSION) --out .bench $(BENCH_ARGS)
 
 ##@ Run
 

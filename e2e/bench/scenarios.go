@@ -1,0 +1,476 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nodeward/nodeward/e2e/sim"
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+const (
+	kubeletPolicy = "restart-dead-kubelet" // config/samples/kubelet-down.yaml
+	hungPolicy    = "bench-kubelet-hung"
+)
+
+// applyPolicies applies the example policy config/samples/kubelet-down.yaml
+// with for: 0s, nodeCooldown: 0s, maxAttempts: 20 (and maxPerPeriod 1000/1h,
+// so ten runs in a row are not held), and a DryRun KubeletHung policy for the
+// simulated nodes.
+func (r *run) applyPolicies(ctx context.Context) error {
+	b, err := os.ReadFile(filepath.Join(r.repo, "config", "samples", "kubelet-down.yaml"))
+	if err != nil {
+		return err
+	}
+	p := &v1alpha1.RemediationPolicy{}
+	if err := yaml.Unmarshal(b, p); err != nil {
+		return err
+	}
+	p.Spec.Causes[0].For = metav1.Duration{}
+	p.Spec.Limits.NodeCooldown = &metav1.Duration{}
+	p.Spec.Limits.MaxAttempts = 20
+	p.Spec.Limits.MaxPerPeriod = &v1alpha1.RatePeriod{Count: 1000, Period: metav1.Duration{Duration: time.Hour}}
+	if err := r.cl.Create(ctx, p); err != nil {
+		return fmt.Errorf("policy %s: %w", p.Name, err)
+	}
+	hung := &v1alpha1.RemediationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: hungPolicy},
+		Spec: v1alpha1.RemediationPolicySpec{
+			NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"bench/sim": "true"}},
+			Causes:       []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseKubeletHung}},
+			Action:       v1alpha1.Action{Type: v1alpha1.ActionRestartKubelet},
+			Mode:         v1alpha1.ModeDryRun,
+			Limits:       v1alpha1.Limits{NodeCooldown: &metav1.Duration{}, MaxAttempts: 20, MaxPerPeriod: &v1alpha1.RatePeriod{Count: 1000, Period: metav1.Duration{Duration: time.Hour}}},
+		},
+	}
+	if err := r.cl.Create(ctx, hung); err != nil {
+		return fmt.Errorf("policy %s: %w", hung.Name, err)
+	}
+	r.res.note("policy %s = config/samples/kubelet-down.yaml with for: 0s, nodeCooldown: 0s, maxAttempts: 20, maxPerPeriod 1000/1h", kubeletPolicy)
+	return sleep(ctx, 3*time.Second)
+}
+
+// Phases of one kubelet-killed run, in seconds after the kill.
+type Phases struct {
+	Node        string  `json:"node"`
+	Record      string  `json:"record"`
+	AgentSaw    float64 `json:"agentSaw"`              // NodeReport shows kubelet not active
+	Diagnosed   float64 `json:"diagnosed"`             // NodeDiagnosis has KubeletDown
+	Created     float64 `json:"created"`               // Remediation exists
+	Restarted   float64 `json:"restarted"`             // RestartUnit step Succeeded
+	Ready       float64 `json:"ready"`                 // record Succeeded and node Ready=True
+	MetToCreate float64 `json:"conditionsMetToRecord"` // record seen − max(lease renew + stale threshold, agent saw)
+	NotReady    bool    `json:"nodeWentNotReady"`
+	Requests    int     `json:"operatorRequests"`
+}
+
+// KubeletKilled is scenario 1.
+type KubeletKilled struct {
+	Runs       []Phases           `json:"runs"`
+	P50, P99   float64            `json:"-"`
+	Total      map[string]float64 `json:"totalSeconds"` // p50, p99, min, max
+	MeanPhases map[string]float64 `json:"meanPhaseSeconds"`
+	NotReady   int                `json:"runsWhereNodeWentNotReady"`
+}
+
+type observer struct {
+	r         *run
+	node      string
+	start     time.Time
+	seen      map[string]bool // records that existed before
+	lastRenew time.Time
+}
+
+func (r *run) newObserver(ctx context.Context, node string) (*observer, error) {
+	o := &observer{r: r, node: node, seen: map[string]bool{}}
+	recs := &v1alpha1.RemediationList{}
+	if err := r.cl.List(ctx, recs); err != nil {
+		return nil, err
+	}
+	for _, rec := range recs.Items {
+		if rec.Spec.NodeName == node {
+			o.seen[rec.Name] = true
+		}
+	}
+	return o, nil
+}
+
+func (o *observer) since() float64 { return round3(time.Since(o.start).Seconds()) }
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// newRecord returns the node's record created since the observer started.
+func (o *observer) newRecord(ctx context.Context) (*v1alpha1.Remediation, error) {
+	recs := &v1alpha1.RemediationList{}
+	if err := o.r.cl.List(ctx, recs); err != nil {
+		return nil, err
+	}
+	for i := range recs.Items {
+		if rec := &recs.Items[i]; rec.Spec.NodeName == o.node && !o.seen[rec.Name] {
+			return rec, nil
+		}
+	}
+	return nil, nil
+}
+
+func (o *observer) renew(ctx context.Context) {
+	l := &coordinationv1.Lease{}
+	if err := o.r.cl.Get(ctx, client.ObjectKey{Namespace: sim.NodeLeaseNamespace, Name: o.node}, l); err == nil && l.Spec.RenewTime != nil {
+		o.lastRenew = l.Spec.RenewTime.Time
+	}
+}
+
+func (r *run) kubeletKilled(ctx context.Context) error {
+	kk := &KubeletKilled{}
+	r.res.KubeletKilled = kk
+	var reqRuns []Requests
+	for i := range r.cfg.Runs {
+		node := r.sims[i%len(r.sims)]
+		if err := r.waitHealthy(ctx, node); err != nil {
+			return err
+		}
+		o, err := r.newObserver(ctx, node)
+		if err != nil {
+			return err
+		}
+		o.renew(ctx)
+		n := r.c.Node(node)
+		o.start = time.Now()
+		if _, err := sim.Inject(ctx, n, "kubelet-crash"); err != nil {
+			return err
+		}
+		ph := Phases{Node: node, AgentSaw: -1, Diagnosed: -1, Created: -1, Restarted: -1, Ready: -1}
+		var agentSawAt time.Time
+		deadline := o.start.Add(3 * time.Minute)
+		for ph.Ready < 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("run %d on %s: not remediated within 3m (phases so far %+v)", i+1, node, ph)
+			}
+			if ph.Created < 0 {
+				o.renew(ctx)
+			}
+			if ph.AgentSaw < 0 {
+				rep := &v1alpha1.NodeReport{}
+				if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, rep); err == nil {
+					if u, ok := rep.Status.Unit(v1alpha1.UnitKubelet); ok && !u.Active() {
+						ph.AgentSaw, agentSawAt = o.since(), time.Now()
+					}
+				}
+			}
+			if ph.Diagnosed < 0 {
+				d := &v1alpha1.NodeDiagnosis{}
+				if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, d); err == nil {
+					if _, ok := d.Status.Cause(v1alpha1.CauseKubeletDown); ok {
+						ph.Diagnosed = o.since()
+					}
+				}
+			}
+			rec, err := o.newRecord(ctx)
+			if err == nil && rec != nil {
+				if ph.Created < 0 {
+					ph.Created, ph.Record = o.since(), rec.Name
+					met := o.lastRenew.Add(leaseStaleAfter)
+					if agentSawAt.After(met) {
+						met = agentSawAt
+					}
+					ph.MetToCreate = round3(time.Since(met).Seconds())
+				}
+				for _, s := range rec.Status.Steps {
+					if s.Name == "RestartUnit" && s.Phase == v1alpha1.StepSucceeded && ph.Restarted < 0 {
+						ph.Restarted = o.since()
+					}
+				}
+				switch rec.Status.Phase {
+				case v1alpha1.PhaseSucceeded:
+					node := &corev1.Node{}
+					if err := r.cl.Get(ctx, client.ObjectKey{Name: ph.Node}, node); err == nil && isReady(node) {
+						ph.Ready = o.since()
+					}
+				case v1alpha1.PhaseFailed, v1alpha1.PhaseSkipped:
+					return fmt.Errorf("run %d on %s: record %s %s: %s", i+1, ph.Node, rec.Name, rec.Status.Phase, rec.Status.Message)
+				}
+			}
+			if ph.Ready < 0 {
+				nd := &corev1.Node{}
+				if err := r.cl.Get(ctx, client.ObjectKey{Name: ph.Node}, nd); err == nil && !isReady(nd) {
+					ph.NotReady = true
+				}
+				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+					return err
+				}
+			}
+		}
+		end := time.Now()
+		_ = sleep(ctx, time.Second)
+		ev, err := readAudit(r.audit, OperatorUser, o.start, end.Add(500*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		rq := summarise(ev)
+		ph.Requests = rq.Total
+		reqRuns = append(reqRuns, rq)
+		kk.Runs = append(kk.Runs, ph)
+		r.logf("kubelet-killed run %d/%d on %s: agent %.1fs, diagnosed %.1fs, record %.1fs, restarted %.1fs, Ready %.1fs (conditions met → record %.3fs); %d operator requests",
+			i+1, r.cfg.Runs, node, ph.AgentSaw, ph.Diagnosed, ph.Created, ph.Restarted, ph.Ready, ph.MetToCreate, rq.Total)
+	}
+	var totals []float64
+	mean := map[string]float64{}
+	for _, ph := range kk.Runs {
+		totals = append(totals, ph.Ready)
+		mean["1 kill → agent saw it"] += ph.AgentSaw
+		mean["2 agent saw → diagnosed"] += ph.Diagnosed - ph.AgentSaw
+		mean["3 diagnosed → record created"] += ph.Created - ph.Diagnosed
+		mean["4 record → restart done"] += ph.Restarted - ph.Created
+		mean["5 restart → Ready (record Succeeded)"] += ph.Ready - ph.Restarted
+		mean["conditions met → record"] += ph.MetToCreate
+		if ph.NotReady {
+			kk.NotReady++
+		}
+	}
+	for k := range mean {
+		mean[k] = round3(mean[k] / float64(len(kk.Runs)))
+	}
+	kk.MeanPhases = mean
+	kk.Total = dist(totals)
+	// The API requests of one remediation: the run with the median count.
+	idx := make([]int, len(reqRuns))
+	for i := range idx {
+		idx[i] = i
+		r.res.OneRemedRuns = append(r.res.OneRemedRuns, reqRuns[i].Total)
+	}
+	sort.Slice(idx, func(a, b int) bool { return reqRuns[idx[a]].Total < reqRuns[idx[b]].Total })
+	if len(idx) > 0 {
+		med := reqRuns[idx[len(idx)/2]]
+		r.res.OneRemed = &med
+	}
+	return nil
+}
+
+// dist returns p50, p99 (nearest rank), min and max.
+func dist(v []float64) map[string]float64 {
+	if len(v) == 0 {
+		return nil
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	rank := func(p float64) float64 {
+		i := int(p*float64(len(s))+0.999999) - 1
+		if i < 0 {
+			i = 0
+		}
+		if i >= len(s) {
+			i = len(s) - 1
+		}
+		return s[i]
+	}
+	return map[string]float64{"p50": rank(0.50), "p99": rank(0.99), "min": s[0], "max": s[len(s)-1], "n": float64(len(s))}
+}
+
+// waitHealthy waits until the node is Ready, its kubelet active and no
+// nodeward cause is diagnosed on it, and no record of it is running.
+func (r *run) waitHealthy(ctx context.Context, node string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ok := true
+		nd := &corev1.Node{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, nd); err != nil || !isReady(nd) {
+			ok = false
+		}
+		d := &v1alpha1.NodeDiagnosis{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, d); err == nil && len(d.Status.Causes) > 0 {
+			ok = false
+		} else if err != nil && !apierrors.IsNotFound(err) {
+			ok = false
+		}
+		rep := &v1alpha1.NodeReport{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, rep); err != nil {
+			ok = false
+		} else if u, found := rep.Status.Unit(v1alpha1.UnitKubelet); !found || !u.Active() {
+			ok = false
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s not healthy again within 2m", node)
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// Heartbeat is scenario 2.
+type Heartbeat struct {
+	What        string             `json:"what"`
+	MetToRecord []float64          `json:"conditionsMetToRecordSeconds"`
+	Dist        map[string]float64 `json:"dist"`
+	Unmeasured  string             `json:"agentSilentUnmeasured"`
+}
+
+// heartbeatStopped: the kubelet hangs (unit active, Lease no longer renewed)
+// with the agent alive; the DryRun KubeletHung policy records a Remediation.
+// Measured from lease renewTime + the stale threshold (the policy's for is 0s).
+func (r *run) heartbeatStopped(ctx context.Context) error {
+	hb := &Heartbeat{
+		What: "kubelet-hung on a simulated node (unit active, Lease not renewed, agent alive) → DryRun KubeletHung record; from renewTime + " + leaseStaleAfter.String() + " (for: 0s) to the record seen (100ms polling)",
+		Unmeasured: "heartbeat stops with the agent silent is diagnosed NodeUnreachable, and the API admits no action for NodeUnreachable " +
+			"(restarts: KubeletDown/KubeletHung/ContainerRuntimeDown only; CordonDrain excludes it; TuneGracePeriods: PLEG/ControlPlaneDegraded), " +
+			"so no policy can match it and no Remediation is ever created; kwok nodes have no agent report, so they get no cause at all",
+	}
+	r.res.Heartbeat = hb
+	for i := range r.cfg.HungRuns {
+		node := r.sims[i%len(r.sims)]
+		if err := r.waitHealthy(ctx, node); err != nil {
+			return err
+		}
+		o, err := r.newObserver(ctx, node)
+		if err != nil {
+			return err
+		}
+		o.renew(ctx)
+		o.start = time.Now()
+		if _, err := sim.Inject(ctx, r.c.Node(node), "kubelet-hung"); err != nil {
+			return err
+		}
+		var rec *v1alpha1.Remediation
+		for rec == nil {
+			if time.Since(o.start) > 2*time.Minute {
+				return fmt.Errorf("hung run %d on %s: no record within 2m", i+1, node)
+			}
+			o.renew(ctx)
+			if rec, err = o.newRecord(ctx); err != nil || rec == nil {
+				rec = nil
+				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+					return err
+				}
+			}
+		}
+		lag := round3(time.Since(o.lastRenew.Add(leaseStaleAfter)).Seconds())
+		hb.MetToRecord = append(hb.MetToRecord, lag)
+		r.logf("heartbeat-stopped run %d/%d on %s: record %s %.1fs after the hang, %.3fs after the policy's conditions were met", i+1, r.cfg.HungRuns, node, rec.Name, o.since(), lag)
+		if _, err := sim.Inject(ctx, r.c.Node(node), "heal"); err != nil {
+			return err
+		}
+	}
+	hb.Dist = dist(hb.MetToRecord)
+	return nil
+}
+
+// Storm is scenario 7.
+type Storm struct {
+	Nodes                int      `json:"nodesLosingHeartbeats"`
+	Tripped              bool     `json:"breakerTripped"`
+	TrippedAfter         float64  `json:"breakerTrippedAfterSeconds"`
+	ClusterDegradedAfter float64  `json:"clusterDiagnosisDegradedAfterSeconds"`
+	Observed             float64  `json:"observedSeconds"`
+	NodeTasks            int      `json:"nodeTasksCreated"`       // NodeTask objects before/after
+	NodeTasksAudit       int      `json:"nodeTaskCreatesAudited"` // create nodetasks by the operator in the audit log
+	Records              int      `json:"remediationsCreated"`
+	NodeDiagnoses        int      `json:"nodeDiagnosesOfStormNodes"`
+	NotReady             int      `json:"stormNodesNotReadyAtEnd"`
+	Allowed              string   `json:"remediationAllowed"`
+	Requests             Requests `json:"operatorRequests"`
+}
+
+func (r *run) storm(ctx context.Context) error {
+	n := r.cfg.Nodes * 40 / 100
+	st := &Storm{Nodes: n, TrippedAfter: -1, ClusterDegradedAfter: -1}
+	r.res.Storm = st
+	tasksBefore, recsBefore, err := r.countActions(ctx)
+	if err != nil {
+		return err
+	}
+	r.logf("storm: removing the kwok label from %d of %d kwok nodes (their Leases stop)", n, r.cfg.Nodes)
+	start := time.Now()
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"`+KwokLabel+`":null}}}`))
+	if err := parallel(n, 16, func(i int) error {
+		return r.cl.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: kwokNodeName(i)}}, patch)
+	}); err != nil {
+		return err
+	}
+	observe := 100 * time.Second // past the controller-manager's 50s grace period
+	for time.Since(start) < observe {
+		p := &v1alpha1.RemediationPolicy{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Name: kubeletPolicy}, p); err == nil {
+			if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.PolicyConditionRemediationAllowed); c != nil {
+				st.Allowed = string(c.Status) + " " + c.Reason + ": " + c.Message
+				if c.Status == metav1.ConditionFalse && !st.Tripped {
+					st.Tripped, st.TrippedAfter = true, round3(time.Since(start).Seconds())
+				}
+			}
+		}
+		if st.ClusterDegradedAfter < 0 {
+			cd := &v1alpha1.ClusterDiagnosis{}
+			if err := r.cl.Get(ctx, client.ObjectKey{Name: v1alpha1.ClusterDiagnosisName}, cd); err == nil {
+				for _, c := range cd.Status.Causes {
+					if c.Cause == v1alpha1.CauseControlPlaneDegraded {
+						st.ClusterDegradedAfter = round3(time.Since(start).Seconds())
+						r.logf("storm: ClusterDiagnosis ControlPlaneDegraded after %.1fs", st.ClusterDegradedAfter)
+					}
+				}
+			}
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	st.Observed = round3(time.Since(start).Seconds())
+	tasks, recs, err := r.countActions(ctx)
+	if err != nil {
+		return err
+	}
+	st.NodeTasks, st.Records = tasks-tasksBefore, recs-recsBefore
+	diags := &v1alpha1.NodeDiagnosisList{}
+	if err := r.cl.List(ctx, diags); err == nil {
+		for _, d := range diags.Items {
+			var idx int
+			if _, err := fmt.Sscanf(d.Name, "kwok-%05d", &idx); err == nil && idx < n {
+				st.NodeDiagnoses++
+			}
+		}
+	}
+	for i := range n {
+		nd := &corev1.Node{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Name: kwokNodeName(i)}, nd); err == nil && !isReady(nd) {
+			st.NotReady++
+		}
+	}
+	ev, err := readAudit(r.audit, OperatorUser, start, time.Now())
+	if err == nil {
+		st.Requests = summarise(ev)
+		for _, e := range ev {
+			if e.Verb == "create" && e.ObjectRef != nil && e.ObjectRef.Resource == "nodetasks" {
+				st.NodeTasksAudit++
+			}
+		}
+	}
+	r.logf("storm: tripped=%v after %.1fs; %d NodeTasks, %d records created; %d storm nodes NotReady; RemediationAllowed %s",
+		st.Tripped, st.TrippedAfter, st.NodeTasks, st.Records, st.NotReady, st.Allowed)
+	return nil
+}
+
+func (r *run) countActions(ctx context.Context) (tasks, recs int, err error) {
+	tl := &v1alpha1.NodeTaskList{}
+	if err := r.cl.List(ctx, tl); err != nil {
+		return 0, 0, err
+	}
+	rl := &v1alpha1.RemediationList{}
+	if err := r.cl.List(ctx, rl); err != nil {
+		return 0, 0, err
+	}
+	return len(tl.Items), len(rl.Items), nil
+}
