@@ -105,9 +105,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	c = &Cluster{CP: cp, opts: opts, nodes: map[string]*sim.Node{}}
+	started := c // `return nil, err` below clears c before this runs
 	defer func() {
 		if err != nil {
-			c.Stop()
+			started.Stop()
 		}
 	}()
 	c.Scheme = runtime.NewScheme()
