@@ -41,6 +41,12 @@ type ProcOptions struct {
 	// Systemd, if set, is asked for the systemd version (the manager's
 	// "Version" property over D-Bus); nil leaves SystemdVersion empty.
 	Systemd *Systemd
+	// KubeletLogPaths are the host's syslog files the kubelet's
+	// cause-naming lines are read from, the first that exists, default
+	// /var/log/messages then /var/log/syslog (see kubeletLogReader: a node
+	// that logs only to the systemd journal has neither, and reports no
+	// kubelet lines).
+	KubeletLogPaths []string
 	// Clock is injected for tests; default the real clock.
 	Clock clock.Clock
 }
@@ -90,6 +96,11 @@ const maxFileSize = 4 << 20
 //     across probes. If /dev/kmsg can't be opened (the agent is not
 //     privileged), every probe reports that in Errors and the open is
 //     retried every 5 minutes, not on every probe.
+//   - Kubelet log: the tail of the host's syslog file (/var/log/messages or
+//     /var/log/syslog) is read at most every 30s, only what was appended
+//     since the last read and never more than its last 256 KiB; the
+//     kubelet's cause-naming lines join the kernel's in KernelLog (Source
+//     "kubelet"), the newest 10 of both kept together.
 //   - Systemd version: asked over D-Bus every 5 minutes, off the probe's
 //     goroutine; a probe waits at most 100ms for the answer (a hung systemd
 //     must not stall the agent) and otherwise reports the last version.
@@ -111,6 +122,7 @@ type Proc struct {
 	mu   sync.Mutex
 	buf  []byte // readFile's buffer, reused
 	kmsg kmsgReader
+	klog kubeletLogReader
 
 	// memory: the oom_kill counter as last read.
 	oomSeen bool
@@ -144,6 +156,7 @@ func NewProc(opts ProcOptions) *Proc {
 		buf:     make([]byte, 16<<10),
 		kmsg:    kmsgReader{path: root + "/dev/kmsg", fd: -1},
 		zombies: zombieScan{fd: -1, budget: zombieReadsPerProbe},
+		klog:    newKubeletLogReader(root, opts.KubeletLogPaths),
 	}
 	if p.clock == nil {
 		p.clock = clock.RealClock{}
@@ -157,7 +170,7 @@ func NewProc(opts ProcOptions) *Proc {
 	}
 	seen := map[string]bool{}
 	for _, d := range diskPaths {
-		d = path.Clean("/" + d)
+		d = cleanHostPath(d)
 		if seen[d] || len(p.disks) == maxDisks {
 			continue
 		}
@@ -202,6 +215,9 @@ func (p *Proc) Probe(ctx context.Context) v1alpha1.NodeProbes {
 	p.probePIDs(ctx, &out, now, threads, loadErr)
 	p.probeDisks(&out)
 	if msg := p.kmsg.poll(now, p.btimeSeconds); msg != "" {
+		addError(&out, msg)
+	}
+	if msg := p.klog.poll(now, &p.kmsg.kept); msg != "" {
 		addError(&out, msg)
 	}
 	out.KernelLog = p.kmsg.snapshot()

@@ -57,7 +57,7 @@ type kmsgReader struct {
 	buf   []byte
 	carry int // bytes of an incomplete line at buf's start
 
-	kept []v1alpha1.LogLine // newest last, at most maxKernelLog
+	kept []v1alpha1.LogLine // newest last, at most maxKernelLog; kubelet lines are added too (kubeletLogReader)
 }
 
 func (r *kmsgReader) close() {
