@@ -45,6 +45,9 @@ type Executor struct {
 	Kube kubernetes.Interface
 	// drains are the CordonDrain drains running in this process (drain.go).
 	drains drainRuns
+	// approvals are the RequireApproval records waiting for a person
+	// (approval.go).
+	approvals pendingApprovals
 
 	ledger startLedger
 }
@@ -97,6 +100,9 @@ func (e *Executor) inFlightForNode(ctx context.Context, o client.Object) []recon
 func (e *Executor) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	rem := &v1alpha1.Remediation{}
 	if err := e.Client.Get(ctx, req.NamespacedName, rem); err != nil {
+		if apierrors.IsNotFound(err) {
+			e.approvals.set(req.Name, false)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if rem.Status.Phase.IsTerminal() {
@@ -164,7 +170,8 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 }
 
 // start decides whether a pending record may start: in DryRun it ends
-// saying what would have been done; otherwise the node and the cause must
+// saying what would have been done; in RequireApproval it waits for a
+// person's decision first (approval.go); otherwise the node and the cause must
 // still be there and the policy's limits must allow it, or the record waits
 // saying why (or ends, when waiting can't help).
 func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now time.Time) (reconcile.Result, error) {
@@ -176,6 +183,11 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 		e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonDryRun,
 			fmt.Sprintf("dry run: would have run %s on node %s; nothing was touched", rem.Spec.Action.Type, rem.Spec.NodeName), now)
 		return reconcile.Result{}, nil
+	}
+	if rem.Spec.Mode == v1alpha1.ModeRequireApproval {
+		if res, done, err := e.awaitApproval(ctx, rem, now); done || err != nil {
+			return res, err
+		}
 	}
 	node := &corev1.Node{}
 	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.NodeName}, node); err != nil {

@@ -1,5 +1,5 @@
-// Package cli is kubectl-nodeward: read-only views of nodeward's diagnoses
-// and remediation records. Each command is an options struct with its flags,
+// Package cli is kubectl-nodeward: views of nodeward's diagnoses and
+// remediation records, and the approval of RequireApproval records. Each command is an options struct with its flags,
 // Validate and Run; Main parses the command line and wires in the client.
 package cli
 
@@ -50,7 +50,6 @@ type command struct {
 }
 
 // commands are the subcommands, in the order of the usage text.
-// approve and reject will join them.
 func commands() []command {
 	return []command{
 		{"history", "[--node NODE] [--policy POLICY] [--since DURATION] [-o wide|json|yaml]",
@@ -58,6 +57,10 @@ func commands() []command {
 		{"explain", "NAME", "Tell the whole story of one remediation record", func(e *Env) options { return &ExplainOptions{Env: e} }},
 		{"diagnose", "NODE", "Show nodeward's diagnosis of a node and what its policies would do",
 			func(e *Env) options { return &DiagnoseOptions{Env: e} }},
+		{"approve", "NAME --reason REASON", "Approve a remediation waiting for approval (needs the verb approve on remediations)",
+			func(e *Env) options { return &DecideOptions{Env: e, Decision: v1alpha1.DecisionApproved} }},
+		{"reject", "NAME --reason REASON", "Reject a remediation waiting for approval (needs the verb approve on remediations)",
+			func(e *Env) options { return &DecideOptions{Env: e, Decision: v1alpha1.DecisionRejected} }},
 	}
 }
 

@@ -20,6 +20,8 @@ Commands:
   history    List remediation records, newest first
   explain    Tell the whole story of one remediation record
   diagnose   Show nodeward's diagnosis of a node and what its policies would do
+  approve    Approve a remediation waiting for approval (needs the verb approve on remediations)
+  reject     Reject a remediation waiting for approval (needs the verb approve on remediations)
 
 Flags:
   -context string
@@ -56,8 +58,8 @@ func TestMainCommand(t *testing.T) {
 		name: "no command", argv0: "kubectl-nodeward",
 		wantOut: []string{"Commands:"}, wantErr: "no command given",
 	}, {
-		name: "unknown command", argv0: "kubectl-nodeward", args: []string{"approve"},
-		wantErr: `unknown command "approve"; run "kubectl nodeward -h" for usage`,
+		name: "unknown command", argv0: "kubectl-nodeward", args: []string{"frobnicate"},
+		wantErr: `unknown command "frobnicate"; run "kubectl nodeward -h" for usage`,
 	}, {
 		// Bad flags fail before any cluster is contacted.
 		name: "invalid flag value", argv0: "kubectl-nodeward", args: []string{"history", "-o", "xml"},

@@ -95,6 +95,18 @@ func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTas
 		}
 	}
 
+	if s.Mode == v1alpha1.ModeRequireApproval {
+		b.WriteString("\nApproval:\n")
+		if a := rem.Approval; a == nil {
+			b.WriteString("  not decided yet\n")
+		} else {
+			field(&b, "  ", "Decision", string(a.Decision))
+			field(&b, "  ", "By", a.DecidedBy)
+			field(&b, "  ", "At", timestamp(&a.DecidedAt, now))
+			field(&b, "  ", "Reason", oneLine(a.Reason))
+		}
+	}
+
 	st := &rem.Status
 	b.WriteString("\nOutcome:\n")
 	field(&b, "  ", "Phase", orNone(string(st.Phase)))
