@@ -36,6 +36,7 @@ type Config struct {
 	Runs               int // kubelet-killed runs
 	HungRuns           int // heartbeat-stopped runs
 	Steady             time.Duration
+	StormObserve       time.Duration
 	OutDir             string // results go to OutDir/<timestamp>/ and OutDir/latest.json
 	ControlPlaneDir    string
 	BinDir             string
@@ -182,6 +183,7 @@ func (r *run) do(ctx context.Context) error {
 	}
 	r.rss = startRSS(c.OperatorPID())
 	defer r.rss.stop()
+	defer r.finishMemory(ctx)
 
 	stopKwok, err := r.startKwok(ctx)
 	if err != nil {
@@ -209,7 +211,6 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.storm(ctx); err != nil {
 		return fmt.Errorf("storm: %w", err)
 	}
-	r.finishMemory(ctx)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +24,14 @@ import (
 // renewals at once.
 const KwokLabel = "bench/kwok"
 
+//go:embed kwok-stages.yaml
+var kwokStages []byte
+
 func (r *run) startKwok(ctx context.Context) (func(), error) {
+	// kwok's own fast node and pod stages, and nothing from ~/.kwok.
+	if err := os.WriteFile(filepath.Join(r.dir, "kwok.yaml"), kwokStages, 0o644); err != nil {
+		return nil, err
+	}
 	logf, err := os.Create(filepath.Join(r.dir, "kwok.log"))
 	if err != nil {
 		return nil, err
@@ -32,7 +40,8 @@ func (r *run) startKwok(ctx context.Context) (func(), error) {
 		"--kubeconfig="+r.c.CP.AdminKubeconfig,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-label-selector="+KwokLabel+"=true",
-		"--server-address=",
+		"--node-lease-duration-seconds=40",
+		"--config="+filepath.Join(r.dir, "kwok.yaml"),
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -72,7 +72,7 @@ type Phases struct {
 	Created     float64 `json:"created"`               // Remediation exists
 	Restarted   float64 `json:"restarted"`             // RestartUnit step Succeeded
 	Ready       float64 `json:"ready"`                 // record Succeeded and node Ready=True
-	MetToCreate float64 `json:"conditionsMetToRecord"` // record seen − max(lease renew + stale threshold, agent saw)
+	MetToCreate float64 `json:"conditionsMetToRecord"` // record seen − KubeletDown diagnosed seen (the policy's for is 0s)
 	NotReady    bool    `json:"nodeWentNotReady"`
 	Requests    int     `json:"operatorRequests"`
 }
@@ -182,11 +182,7 @@ func (r *run) kubeletKilled(ctx context.Context) error {
 			if err == nil && rec != nil {
 				if ph.Created < 0 {
 					ph.Created, ph.Record = o.since(), rec.Name
-					met := o.lastRenew.Add(leaseStaleAfter)
-					if agentSawAt.After(met) {
-						met = agentSawAt
-					}
-					ph.MetToCreate = round3(time.Since(met).Seconds())
+					_ = agentSawAt
 				}
 				for _, s := range rec.Status.Steps {
 					if s.Name == "RestartUnit" && s.Phase == v1alpha1.StepSucceeded && ph.Restarted < 0 {
@@ -213,6 +209,7 @@ func (r *run) kubeletKilled(ctx context.Context) error {
 				}
 			}
 		}
+		ph.MetToCreate = round3(ph.Created - ph.Diagnosed)
 		end := time.Now()
 		_ = sleep(ctx, time.Second)
 		ev, err := readAudit(r.audit, OperatorUser, o.start, end.Add(500*time.Millisecond))
@@ -235,7 +232,6 @@ func (r *run) kubeletKilled(ctx context.Context) error {
 		mean["3 diagnosed → record created"] += ph.Created - ph.Diagnosed
 		mean["4 record → restart done"] += ph.Restarted - ph.Created
 		mean["5 restart → Ready (record Succeeded)"] += ph.Ready - ph.Restarted
-		mean["conditions met → record"] += ph.MetToCreate
 		if ph.NotReady {
 			kk.NotReady++
 		}
@@ -315,10 +311,13 @@ func (r *run) waitHealthy(ctx context.Context, node string) error {
 
 // Heartbeat is scenario 2.
 type Heartbeat struct {
-	What        string             `json:"what"`
-	MetToRecord []float64          `json:"conditionsMetToRecordSeconds"`
-	Dist        map[string]float64 `json:"dist"`
-	Unmeasured  string             `json:"agentSilentUnmeasured"`
+	What              string             `json:"what"`
+	MetToRecord       []float64          `json:"conditionsMetToRecordSeconds"` // record seen − max(Lease renewTime + stale threshold, agent report after it seen)
+	DiagnosedToRecord []float64          `json:"diagnosedToRecordSeconds"`     // record seen − KubeletHung seen (100ms polling)
+	HangToRecord      []float64          `json:"hangToRecordSeconds"`
+	Dist              map[string]float64 `json:"dist"`
+	Unmeasured        string             `json:"agentSilentUnmeasured"`
+	Failures          []string           `json:"failures,omitempty"`
 }
 
 // heartbeatStopped: the kubelet hangs (unit active, Lease no longer renewed)
@@ -326,7 +325,8 @@ type Heartbeat struct {
 // Measured from lease renewTime + the stale threshold (the policy's for is 0s).
 func (r *run) heartbeatStopped(ctx context.Context) error {
 	hb := &Heartbeat{
-		What: "kubelet-hung on a simulated node (unit active, Lease not renewed, agent alive) → DryRun KubeletHung record; from renewTime + " + leaseStaleAfter.String() + " (for: 0s) to the record seen (100ms polling)",
+		What: "kubelet-hung on a simulated node (unit active, Lease not renewed, agent alive) → DryRun KubeletHung record; from the moment KubeletHung's conditions hold " +
+			"(Lease renewTime + " + leaseStaleAfter.String() + " and an agent report newer than the renewal, whichever is later; the policy's for is 0s) to the record seen (100ms polling)",
 		Unmeasured: "heartbeat stops with the agent silent is diagnosed NodeUnreachable, and the API admits no action for NodeUnreachable " +
 			"(restarts: KubeletDown/KubeletHung/ContainerRuntimeDown only; CordonDrain excludes it; TuneGracePeriods: PLEG/ControlPlaneDegraded), " +
 			"so no policy can match it and no Remediation is ever created; kwok nodes have no agent report, so they get no cause at all",
@@ -347,9 +347,31 @@ func (r *run) heartbeatStopped(ctx context.Context) error {
 			return err
 		}
 		var rec *v1alpha1.Remediation
+		diagnosed := -1.0
+		var reportAfter time.Time // first agent report after the last renewal, as seen
 		for rec == nil {
-			if time.Since(o.start) > 2*time.Minute {
-				return fmt.Errorf("hung run %d on %s: no record within 2m", i+1, node)
+			if reportAfter.IsZero() {
+				rep := &v1alpha1.NodeReport{}
+				if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, rep); err == nil && !o.lastRenew.IsZero() && rep.Status.HeartbeatTime.After(o.lastRenew) {
+					reportAfter = time.Now()
+				}
+			}
+			if diagnosed < 0 {
+				d := &v1alpha1.NodeDiagnosis{}
+				if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, d); err == nil {
+					if _, ok := d.Status.Cause(v1alpha1.CauseKubeletHung); ok {
+						diagnosed = o.since()
+					}
+				}
+			}
+			if time.Since(o.start) > 100*time.Second {
+				d := &v1alpha1.NodeDiagnosis{}
+				_ = r.cl.Get(ctx, client.ObjectKey{Name: node}, d)
+				msg := fmt.Sprintf("run %d on %s: no record within 100s of the hang (agent report newer than the last renewal seen: %v); diagnosis: %s",
+					i+1, node, !reportAfter.IsZero(), d.Status.Summary)
+				hb.Failures = append(hb.Failures, msg)
+				r.logf("heartbeat-stopped %s", msg)
+				break
 			}
 			o.renew(ctx)
 			if rec, err = o.newRecord(ctx); err != nil || rec == nil {
@@ -359,8 +381,24 @@ func (r *run) heartbeatStopped(ctx context.Context) error {
 				}
 			}
 		}
-		lag := round3(time.Since(o.lastRenew.Add(leaseStaleAfter)).Seconds())
+		if rec == nil {
+			if _, err := sim.Inject(ctx, r.c.Node(node), "heal"); err != nil {
+				return err
+			}
+			continue
+		}
+		met := o.lastRenew.Add(leaseStaleAfter)
+		if reportAfter.After(met) {
+			met = reportAfter
+		}
+		lag := round3(time.Since(met).Seconds())
 		hb.MetToRecord = append(hb.MetToRecord, lag)
+		created := o.since()
+		if diagnosed < 0 {
+			diagnosed = created
+		}
+		hb.DiagnosedToRecord = append(hb.DiagnosedToRecord, round3(created-diagnosed))
+		hb.HangToRecord = append(hb.HangToRecord, created)
 		r.logf("heartbeat-stopped run %d/%d on %s: record %s %.1fs after the hang, %.3fs after the policy's conditions were met", i+1, r.cfg.HungRuns, node, rec.Name, o.since(), lag)
 		if _, err := sim.Inject(ctx, r.c.Node(node), "heal"); err != nil {
 			return err
@@ -402,7 +440,7 @@ func (r *run) storm(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	observe := 100 * time.Second // past the controller-manager's 50s grace period
+	observe := r.cfg.StormObserve // default 100s: past the controller-manager's 50s grace period
 	for time.Since(start) < observe {
 		p := &v1alpha1.RemediationPolicy{}
 		if err := r.cl.Get(ctx, client.ObjectKey{Name: kubeletPolicy}, p); err == nil {
