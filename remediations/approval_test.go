@@ -125,3 +125,25 @@ func gaugeValue(t *testing.T) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+func TestFinishedCounted(t *testing.T) {
+	before := counterValue(t, remediationsTotal.WithLabelValues("KubeletDown", "RestartKubelet", "RequireApproval", "Skipped", "Rejected"))
+	e := newEnv(t, testNode(nodeUnknown), testLease(t0.Add(-90*time.Second)), approvalRecord(),
+		testDiagnosis(nodeName, v1alpha1.CauseKubeletDown), testPolicy())
+	e.reconcile()
+	e.reconcile()
+	e.decide(v1alpha1.DecisionRejected, "bob")
+	e.reconcile()
+	if got := counterValue(t, remediationsTotal.WithLabelValues("KubeletDown", "RestartKubelet", "RequireApproval", "Skipped", "Rejected")); got != before+1 {
+		t.Errorf("nodeward_remediations_total{...Rejected} = %v, want %v", got, before+1)
+	}
+}
+
+func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	m := &dto.Metric{}
+	if err := c.Write(m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}

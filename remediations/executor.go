@@ -120,6 +120,7 @@ func (e *Executor) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	}
 	if rem.Status.Phase.IsTerminal() {
 		e.announce(rem)
+		countFinished(rem)
 	}
 	return res, nil
 }
@@ -224,6 +225,9 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 	case !v.Allow:
 		if rem.Status.Reason != v.Reason || rem.Status.Message != v.Message {
 			klog.FromContext(ctx).Info("Holding remediation back", "reason", v.Reason, "message", v.Message)
+			if rem.Status.Reason != v.Reason {
+				heldTotal.WithLabelValues(v.Reason).Inc()
+			}
 		}
 		rem.Status.Reason, rem.Status.Message = v.Reason, v.Message
 		rem.Status.NotBefore = nil
