@@ -136,6 +136,7 @@ func (o *observer) renew(ctx context.Context) {
 func (r *run) kubeletKilled(ctx context.Context) error {
 	kk := &KubeletKilled{}
 	r.res.KubeletKilled = kk
+	r.res.note("kubelet-killed phases are observed by polling the apiserver as admin every 100 ms (plus the GETs' own time); a phase passed between two polls counts at the next phase seen")
 	var reqRuns []Requests
 	for i := range r.cfg.Runs {
 		node := r.sims[i%len(r.sims)]
@@ -208,6 +209,16 @@ func (r *run) kubeletKilled(ctx context.Context) error {
 					return err
 				}
 			}
+		}
+		// A phase that passed between two polls is bounded by the next one seen.
+		if ph.Restarted < 0 {
+			ph.Restarted = ph.Ready
+		}
+		if ph.Diagnosed < 0 {
+			ph.Diagnosed = ph.Created
+		}
+		if ph.AgentSaw < 0 {
+			ph.AgentSaw = ph.Diagnosed
 		}
 		ph.MetToCreate = round3(ph.Created - ph.Diagnosed)
 		end := time.Now()
