@@ -48,7 +48,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC roles into config/.
 
 .PHONY: verify
 verify: generate manifests ## Regenerate everything and fail if git sees a difference; go vet.
-	gofmt -l . | grep -v '^e2e/tools/' | (! grep .) || (echo "gofmt needed on the files above" && exit 1)
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/'))"; test -z "$$unformatted" || (echo "gofmt needed: $$unformatted" && exit 1)
 	go vet ./...
 	@test -z "$$(git status --porcelain -- config operator/api)" || (git status --porcelain -- config operator/api; git diff -- config operator/api; echo "generated files are out of date: run make generate manifests and commit" && exit 1)
 
