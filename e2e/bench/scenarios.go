@@ -220,6 +220,11 @@ func (r *run) kubeletKilled(ctx context.Context) error {
 		if ph.AgentSaw < 0 {
 			ph.AgentSaw = ph.Diagnosed
 		}
+		// Seen in one poll before an earlier phase seen in the next: the
+		// earlier phase had passed by then too.
+		ph.Restarted = min(ph.Restarted, ph.Ready)
+		ph.Diagnosed = min(ph.Diagnosed, ph.Created)
+		ph.AgentSaw = min(ph.AgentSaw, ph.Diagnosed)
 		ph.MetToCreate = round3(ph.Created - ph.Diagnosed)
 		end := time.Now()
 		_ = sleep(ctx, time.Second)
