@@ -41,7 +41,7 @@ import (
 // +kubebuilder:rbac:groups=nodeward.io,resources=clusterdiagnoses/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=nodeward.io,resources=remediations,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=nodeward.io,resources=remediations,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nodeward.io,resources=nodediagnoses,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=nodeward.io,resources=nodediagnoses/status,verbs=get;update;patch
@@ -118,6 +118,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
 		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder},
 		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube},
+		&remediations.Retention{Client: mgr.GetClient(), Clock: opts.Clock},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {
 			return err

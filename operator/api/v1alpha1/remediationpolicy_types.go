@@ -136,6 +136,31 @@ type RemediationPolicySpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8
 	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+
+	// retention bounds the history the policy's finished records make.
+	// +optional
+	Retention Retention `json:"retention,omitempty"`
+}
+
+// Retention bounds a policy's finished records (Succeeded, Failed, Skipped).
+// The operator deletes the oldest beyond maxRecords and those older than
+// maxAge, but never a record that the policy's limits still count (one that
+// ended within max(24h, attemptWindow, maxPerPeriod.period)) nor the newest
+// record of a node and cause, so deleting history never lets an action
+// repeat.
+type Retention struct {
+	// maxRecords is how many finished records of the policy to keep, newest
+	// first.
+	// +optional
+	// +kubebuilder:default=500
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxRecords int32 `json:"maxRecords,omitempty"`
+	// maxAge deletes finished records that ended longer ago; absent keeps
+	// them whatever their age.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('24h') && duration(self) <= duration('8760h')",message="must be between 24h and 8760h"
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
 }
 
 // Limits bound a policy's actions.
