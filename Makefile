@@ -70,7 +70,7 @@ $(CONTROLPLANE):
 	touch $@
 
 .PHONY: kwok
-kwok: $(KWOK) ## Build kwok ($(KWOK_VERSION)) from the Go module proxy, once per version.
+kwok: $(KWOK) ## Build kwok (KWOK_VERSION, default v0.8.0) from the Go module proxy into bin/, once per version.
 
 $(KWOK):
 	GOBIN=$(BIN)/.kwok-$(KWOK_VERSION) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
