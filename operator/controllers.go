@@ -52,6 +52,9 @@ import (
 type Options struct {
 	Clock      clock.Clock
 	Thresholds diagnosis.Thresholds
+	// Notifier, if not nil, announces records waiting for approval to a
+	// webhook.
+	Notifier *remediations.Notifier
 }
 
 // CacheOptions keep the operator's cache to what it reads: Leases only from
@@ -109,6 +112,11 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 		return err
 	}
 	recorder := mgr.GetEventRecorder("nodeward")
+	if opts.Notifier != nil {
+		if err := mgr.Add(opts.Notifier); err != nil {
+			return err
+		}
+	}
 	detector := diagnosis.NewClusterDetector(mgr.GetClient(), opts.Clock, recorder, opts.Thresholds)
 	if err := mgr.Add(detector); err != nil {
 		return err
@@ -117,7 +125,7 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
 		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder},
-		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube},
+		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube, Notifier: opts.Notifier},
 		&remediations.Retention{Client: mgr.GetClient(), Clock: opts.Clock},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {

@@ -85,6 +85,7 @@ func (e *Executor) awaitApproval(ctx context.Context, rem *v1alpha1.Remediation,
 		rem.Status.Message = approvalMessage(rem, deadline)
 		klog.FromContext(ctx).Info("Remediation waits for approval", "expires", deadline)
 		e.Recorder.Eventf(rem, nil, corev1.EventTypeNormal, "ApprovalRequired", "Approve", "%s", rem.Status.Message)
+		e.Notifier.Notify(ctx, approvalNotice(rem, deadline))
 	}
 	return reconcile.Result{RequeueAfter: max(deadline.Sub(now), time.Second)}, true, nil
 }

@@ -45,6 +45,9 @@ type Executor struct {
 	Kube kubernetes.Interface
 	// drains are the CordonDrain drains running in this process (drain.go).
 	drains drainRuns
+	// Notifier, if not nil, POSTs a notice when a record starts waiting for
+	// approval (notify.go).
+	Notifier *Notifier
 	// approvals are the RequireApproval records waiting for a person
 	// (approval.go).
 	approvals pendingApprovals

@@ -20,6 +20,7 @@ import (
 	"github.com/nodeward/nodeward/operator"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/operator/diagnosis"
+	"github.com/nodeward/nodeward/remediations"
 )
 
 type options struct {
@@ -32,6 +33,7 @@ type options struct {
 	leaseStaleAfter  time.Duration
 	qps              float64
 	burst            int
+	approvalWebhook  string
 	zap              zap.Options
 }
 
@@ -54,6 +56,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.leaseStaleAfter, "lease-stale-after", diagnosis.DefaultThresholds().LeaseStaleAfter, "A node Lease not renewed for this long counts as stopped heartbeats.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Client QPS towards the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 100, "Client burst towards the API server.")
+	fs.StringVar(&o.approvalWebhook, "approval-webhook-url-file", "", "File holding a URL (e.g. a mounted Secret key) to POST a JSON notice to when a remediation waits for approval; empty or a missing file sends none.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -95,7 +98,11 @@ func run(args []string) error {
 	ctx := ctrl.SetupSignalHandler()
 	th := diagnosis.DefaultThresholds()
 	th.LeaseStaleAfter = o.leaseStaleAfter
-	if err := operator.Setup(ctx, mgr, operator.Options{Thresholds: th}); err != nil {
+	opts := operator.Options{Thresholds: th}
+	if o.approvalWebhook != "" {
+		opts.Notifier = remediations.NewNotifier(o.approvalWebhook)
+	}
+	if err := operator.Setup(ctx, mgr, opts); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
