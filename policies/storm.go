@@ -9,9 +9,9 @@ import (
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
 
-// StormCounts counts the policy's nodes, those unhealthy (diagnosed with a
-// node-level cause) or being remediated among them, and the Ready
-// control-plane nodes other than except.
+// StormCounts counts the policy's nodes, those unhealthy (with a
+// NodeDiagnosis, whatever its cause) or being remediated among them, and the
+// Ready control-plane nodes other than except.
 func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPolicy, except string) (unhealthy, covered, readyCP int, err error) {
 	nodes := &corev1.NodeList{}
 	if err := c.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
@@ -33,10 +33,11 @@ func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPo
 		return 0, 0, 0, err
 	}
 	for _, d := range diags.Items {
-		for _, cause := range d.Status.Causes {
-			if !cause.Cause.IsAdvisory() && !cause.Cause.IsClusterWide() && coveredSet[d.Name] {
-				bad[d.Name] = true
-			}
+		// A NodeDiagnosis exists only while its node is unhealthy, whatever
+		// the cause, known or not: a node NotReady for an unknown reason, or
+		// in a control-plane storm, counts too.
+		if coveredSet[d.Name] {
+			bad[d.Name] = true
 		}
 	}
 	recs := &v1alpha1.RemediationList{}

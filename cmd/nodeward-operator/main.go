@@ -30,6 +30,9 @@ type options struct {
 	pprofAddr        string
 	leaderElect      bool
 	leaderElectionNS string
+	leaseDuration    time.Duration
+	renewDeadline    time.Duration
+	retryPeriod      time.Duration
 	leaseStaleAfter  time.Duration
 	qps              float64
 	burst            int
@@ -53,6 +56,12 @@ func run(args []string) error {
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of a net/http/pprof endpoint; empty disables it.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Use leader election so only one replica acts.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "nodeward-system", "Namespace of the leader-election Lease.")
+	// Slower than controller-runtime's 15s/10s/2s: the leader's Lease renewal
+	// is its only steady-state write (6 a minute instead of 30); a failover
+	// takes up to a minute, which a remediation operator can afford.
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 60*time.Second, "How long a leader's Lease is valid.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 40*time.Second, "How long the leader keeps trying to renew before it steps down.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 10*time.Second, "How often the leader renews its Lease.")
 	fs.DurationVar(&o.leaseStaleAfter, "lease-stale-after", diagnosis.DefaultThresholds().LeaseStaleAfter, "A node Lease not renewed for this long counts as stopped heartbeats.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Client QPS towards the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 100, "Client burst towards the API server.")
@@ -90,6 +99,9 @@ func run(args []string) error {
 		LeaderElectionID:              "nodeward-operator",
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.leaseDuration,
+		RenewDeadline:                 &o.renewDeadline,
+		RetryPeriod:                   &o.retryPeriod,
 		PprofBindAddress:              o.pprofAddr,
 	})
 	if err != nil {

@@ -501,7 +501,10 @@ func kubeletHung(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, 
 	}
 	if f.leaseKnown && !f.in.Report.Status.HeartbeatTime.After(f.in.Lease.Spec.RenewTime.Time) {
 		// The agent's last word predates the last heartbeat: the node may
-		// as well be down. Wait for the agent's next report (or silence).
+		// as well be down. Look again just after the agent's next report is
+		// due (heartbeat-only reports don't wake the controller).
+		st := &f.in.Report.Status
+		f.recheckIn(st.HeartbeatTime.Add(st.ReportInterval.Duration + time.Second).Sub(f.in.Now))
 		return nil, false
 	}
 	if !f.leaseKnown {
