@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,15 @@ import (
 type StatusReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+
+	// lastWrite per policy: counts alone are written at most every
+	// countsInterval, so a remediation's steps don't each cost a policy
+	// write; condition changes are written at once.
+	mu        sync.Mutex
+	lastWrite map[string]time.Time
 }
+
+const countsInterval = 10 * time.Second
 
 // SetupWithManager registers the controller.
 func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -112,5 +121,28 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if equality.Semantic.DeepEqual(before.Status, p.Status) {
 		return res, nil
 	}
+	if equality.Semantic.DeepEqual(conditionStates(before.Status.Conditions), conditionStates(p.Status.Conditions)) {
+		r.mu.Lock()
+		last := r.lastWrite[p.Name]
+		r.mu.Unlock()
+		if wait := countsInterval - time.Since(last); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
+	}
+	r.mu.Lock()
+	if r.lastWrite == nil {
+		r.lastWrite = map[string]time.Time{}
+	}
+	r.lastWrite[p.Name] = time.Now()
+	r.mu.Unlock()
 	return res, r.Client.Status().Patch(ctx, p, client.MergeFrom(before))
+}
+
+// conditionStates is what of the conditions is news: type, status, reason.
+func conditionStates(cs []metav1.Condition) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Type+"/"+string(c.Status)+"/"+c.Reason)
+	}
+	return out
 }
