@@ -22,7 +22,9 @@ import (
 func TestOperatorRestartMidRemediation(t *testing.T) {
 	c := startCluster(t, harness.NodeSpec{Name: "worker-1", Labels: map[string]string{"pool": "auto"}})
 	ctx := context.Background()
-	if err := c.Client.Create(ctx, policy("auto", map[string]string{"pool": "auto"}, v1alpha1.ModeAutomatic, v1alpha1.CauseKubeletDown, v1alpha1.ActionRestartKubelet, 0)); err != nil {
+	// for: 20s leaves the test time to see the dead unit and stop the agent
+	// before the record exists (the diagnosis itself takes about a second).
+	if err := c.Client.Create(ctx, policy("auto", map[string]string{"pool": "auto"}, v1alpha1.ModeAutomatic, v1alpha1.CauseKubeletDown, v1alpha1.ActionRestartKubelet, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	node := c.Node("worker-1")
@@ -78,7 +80,9 @@ func TestOperatorRestartMidRemediation(t *testing.T) {
 func TestAgentWritesOnlyItsOwnNode(t *testing.T) {
 	c := startCluster(t, harness.NodeSpec{Name: "worker-1"}, harness.NodeSpec{Name: "worker-2"})
 	ctx := context.Background()
-	waitReport(t, c, "worker-2", func(r *v1alpha1.NodeReport) bool { return len(r.Status.Units) > 0 })
+	for _, n := range []string{"worker-1", "worker-2"} {
+		waitReport(t, c, n, func(r *v1alpha1.NodeReport) bool { return len(r.Status.Units) > 0 })
+	}
 	cfg, err := c.AgentConfig(ctx, "worker-1")
 	if err != nil {
 		t.Fatal(err)
