@@ -52,11 +52,17 @@ func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPo
 	return len(bad), len(coveredSet), readyCP, nil
 }
 
-func isReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
+// ReadyCondition returns the node's Ready condition, or nil.
+func ReadyCondition(node *corev1.Node) *corev1.NodeCondition {
+	for i := range node.Status.Conditions {
+		if node.Status.Conditions[i].Type == corev1.NodeReady {
+			return &node.Status.Conditions[i]
 		}
 	}
-	return false
+	return nil
+}
+
+func isReady(n *corev1.Node) bool {
+	c := ReadyCondition(n)
+	return c != nil && c.Status == corev1.ConditionTrue
 }

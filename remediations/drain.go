@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/policies"
 )
 
 // drainAction is CordonDrain (seed 001: a node out of memory, the OOM killer
@@ -646,7 +647,7 @@ func (e *Executor) uncordon(ctx context.Context, rem *v1alpha1.Remediation, step
 		return reconcile.Result{RequeueAfter: uncordonPoll}, nil
 	}
 	since := e.drains.healthySince(rem.Name, now)
-	if r := readyCondition(node); r != nil && r.LastTransitionTime.After(since) {
+	if r := policies.ReadyCondition(node); r != nil && r.LastTransitionTime.After(since) {
 		since = r.LastTransitionTime.Time // a flap between two looks
 	}
 	if wait := since.Add(after).Sub(now); wait > 0 {
@@ -717,7 +718,7 @@ func unschedulableOwner(node *corev1.Node) string {
 // keeps one only while the node is unhealthy).
 func (e *Executor) nodeHealthy(ctx context.Context, node *corev1.Node) (bool, string, error) {
 	var why []string
-	if r := readyCondition(node); r == nil || r.Status != corev1.ConditionTrue {
+	if r := policies.ReadyCondition(node); r == nil || r.Status != corev1.ConditionTrue {
 		status := "missing"
 		if r != nil {
 			status = fmt.Sprintf("%s (%s)", r.Status, r.Reason)

@@ -264,15 +264,6 @@ func Plan(rem *v1alpha1.Remediation) []v1alpha1.Step {
 	return nil
 }
 
-func readyCondition(node *corev1.Node) *corev1.NodeCondition {
-	for i := range node.Status.Conditions {
-		if node.Status.Conditions[i].Type == corev1.NodeReady {
-			return &node.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
 // currentStep is the index of the first step not yet succeeded, or -1.
 func currentStep(rem *v1alpha1.Remediation) int {
 	for i, s := range rem.Status.Steps {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/operator/diagnosis"
+	"github.com/nodeward/nodeward/policies"
 )
 
 // restartAction restarts a unit through the node agent (a NodeTask), then
@@ -125,7 +126,7 @@ func (e *Executor) waitForRecovery(ctx context.Context, rem *v1alpha1.Remediatio
 	if prev := rem.Status.Steps[0]; prev.CompletedAt != nil {
 		actedAt = prev.CompletedAt.Time
 	}
-	ready := readyCondition(node)
+	ready := policies.ReadyCondition(node)
 	isReady := ready != nil && ready.Status == corev1.ConditionTrue
 	leaseFresh := true
 	leaseMsg := ""

@@ -94,7 +94,7 @@ func (e *Executor) tuneTarget(ctx context.Context) (string, error) {
 	}
 	var ready []string
 	for i := range list.Items {
-		if c := readyCondition(&list.Items[i]); c != nil && c.Status == corev1.ConditionTrue {
+		if c := policies.ReadyCondition(&list.Items[i]); c != nil && c.Status == corev1.ConditionTrue {
 			ready = append(ready, list.Items[i].Name)
 		}
 	}
