@@ -124,8 +124,8 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
 		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
-		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder},
-		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube, Notifier: opts.Notifier},
+		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder, Heartbeats: detector, HeartbeatsChanged: detector.Changed},
+		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube, Notifier: opts.Notifier, Heartbeats: detector},
 		&remediations.Retention{Client: mgr.GetClient(), Clock: opts.Clock},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {

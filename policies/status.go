@@ -13,8 +13,10 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
@@ -26,6 +28,11 @@ import (
 type StatusReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Heartbeats, if not nil, counts nodes with stale Leases as unhealthy;
+	// HeartbeatsChanged, if not nil, wakes every policy when that set
+	// changes.
+	Heartbeats        Heartbeats
+	HeartbeatsChanged <-chan event.GenericEvent
 
 	// lastWrite per policy: counts alone are written at most every
 	// countsInterval, so a remediation's steps don't each cost a policy
@@ -49,14 +56,17 @@ func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return reqs
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("policystatus").
 		For(&v1alpha1.RemediationPolicy{}).
 		Watches(&v1alpha1.NodeDiagnosis{}, all).
 		Watches(&v1alpha1.Remediation{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: o.(*v1alpha1.Remediation).Spec.Policy}}}
-		})).
-		Complete(r)
+		}))
+	if r.HeartbeatsChanged != nil {
+		b = b.WatchesRawSource(source.Channel(r.HeartbeatsChanged, all))
+	}
+	return b.Complete(r)
 }
 
 // Reconcile recomputes one policy's status and writes it if it changed.
@@ -66,7 +76,7 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	before := p.DeepCopy()
-	unhealthy, covered, _, err := StormCounts(ctx, r.Client, p, "")
+	unhealthy, covered, _, err := StormCounts(ctx, r.Client, p, "", r.Heartbeats)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

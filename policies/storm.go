@@ -9,15 +9,25 @@ import (
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
 
+// Heartbeats tells which nodes' Leases have gone stale (the diagnosis
+// package's ClusterDetector keeps the set, rescanned every second), so the
+// storm breaker counts nodes whose heartbeats stopped before the
+// controller-manager marks them and before they are diagnosed.
+type Heartbeats interface {
+	Late(node string) bool
+}
+
 // StormCounts counts the policy's nodes, those unhealthy (with a
-// NodeDiagnosis, whatever its cause) or being remediated among them, and the
-// Ready control-plane nodes other than except.
-func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPolicy, except string) (unhealthy, covered, readyCP int, err error) {
+// NodeDiagnosis, whatever its cause, or a stale Lease by hb if not nil) or
+// being remediated among them, and the Ready control-plane nodes other than
+// except.
+func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPolicy, except string, hb Heartbeats) (unhealthy, covered, readyCP int, err error) {
 	nodes := &corev1.NodeList{}
 	if err := c.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, 0, 0, err
 	}
 	coveredSet := make(map[string]bool)
+	bad := map[string]bool{}
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		if _, cp := n.Labels[LabelControlPlane]; cp && n.Name != except && isReady(n) {
@@ -25,9 +35,11 @@ func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPo
 		}
 		if ok, _ := Covers(p, n); ok {
 			coveredSet[n.Name] = true
+			if hb != nil && hb.Late(n.Name) {
+				bad[n.Name] = true
+			}
 		}
 	}
-	bad := map[string]bool{}
 	diags := &v1alpha1.NodeDiagnosisList{}
 	if err := c.List(ctx, diags); err != nil {
 		return 0, 0, 0, err

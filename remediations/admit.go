@@ -57,7 +57,7 @@ func (e *Executor) admit(ctx context.Context, p *v1alpha1.RemediationPolicy, rem
 		return policies.Verdict{}, err
 	}
 	in.PolicyRecords = byPolicy.Items
-	unhealthy, covered, readyCP, err := policies.StormCounts(ctx, e.Client, p, node.Name)
+	unhealthy, covered, readyCP, err := policies.StormCounts(ctx, e.Client, p, node.Name, e.Heartbeats)
 	if err != nil {
 		return policies.Verdict{}, err
 	}

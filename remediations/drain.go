@@ -45,6 +45,8 @@ const (
 	// Uncordon step finds from managedFields whether someone else set
 	// spec.unschedulable after it.
 	cordonFieldManager = "nodeward-cordon"
+	// overdueDeletionSeconds: see SkipWaitForDeleteTimeoutSeconds below.
+	overdueDeletionSeconds = 30
 	// defaultDrainTimeout is DrainParams.timeout's default.
 	defaultDrainTimeout = 5 * time.Minute
 	// minDrainTimeout is the least a drain restarted after an operator
@@ -402,6 +404,10 @@ func (e *Executor) startDrain(ctx context.Context, rem *v1alpha1.Remediation, st
 		// otherwise refuse as unmanaged.
 		PodSelector:          agentLabelSelector,
 		EvictErrorRetryDelay: evictRetryDelay,
+		// A pod still there this long after its graceful deletion was due
+		// waits for a kubelet that is not coming (a dead or unreachable
+		// node): its controller has replaced it already; don't wait for it.
+		SkipWaitForDeleteTimeoutSeconds: overdueDeletionSeconds,
 		Out:                  discard{},
 		ErrOut:               run,
 		OnPodDeletionOrEvictionFinished: func(pod *corev1.Pod, _ bool, err error) {

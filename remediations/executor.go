@@ -48,6 +48,9 @@ type Executor struct {
 	// Notifier, if not nil, POSTs a notice when a record starts waiting for
 	// approval (notify.go).
 	Notifier *Notifier
+	// Heartbeats, if not nil, lets the storm breaker count nodes whose
+	// Leases went stale before they are diagnosed.
+	Heartbeats policies.Heartbeats
 	// approvals are the RequireApproval records waiting for a person
 	// (approval.go).
 	approvals pendingApprovals

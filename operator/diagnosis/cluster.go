@@ -28,6 +28,11 @@ import (
 // that many. It publishes the state to the node diagnoses (State), keeps the
 // ClusterDiagnosis object, and re-queues the late nodes whenever the state
 // flips, so their diagnoses follow.
+//
+// It is also the one clock for stale Leases: a node whose Lease turns stale
+// (or fresh again) is re-queued on the next scan, so no per-node timer is
+// needed for healthy nodes, and Late tells the storm breaker which nodes'
+// heartbeats have stopped before the controller-manager marks them.
 type ClusterDetector struct {
 	Client     client.Client
 	Clock      clock.Clock
@@ -38,22 +43,36 @@ type ClusterDetector struct {
 	Hold       time.Duration
 	Interval   time.Duration
 
-	// Requeue receives the late nodes when the state flips.
+	// Requeue receives the nodes whose Lease turned stale or fresh since
+	// the last scan, and the late nodes when the state flips.
 	Requeue chan event.GenericEvent
+	// Changed receives an event whenever the set of late nodes changes (for
+	// the storm breaker's counts).
+	Changed chan event.GenericEvent
 
 	mu        sync.Mutex
 	state     ClusterState
 	lastOver  time.Time
 	lastLate  []string
+	late      map[string]bool
 	published bool
 }
 
 // NewClusterDetector returns a detector with the defaults: 3 nodes and 20%,
-// a 2-minute hold, a 5-second scan.
+// a 2-minute hold, a scan every second (a stale Lease is seen within a
+// second of turning stale).
 func NewClusterDetector(c client.Client, clk clock.Clock, rec events.EventRecorder, th Thresholds) *ClusterDetector {
 	return &ClusterDetector{Client: c, Clock: clk, Recorder: rec, Thresholds: th,
-		MinNodes: 3, Fraction: 0.2, Hold: 2 * time.Minute, Interval: 5 * time.Second,
-		Requeue: make(chan event.GenericEvent, 1024)}
+		MinNodes: 3, Fraction: 0.2, Hold: 2 * time.Minute, Interval: time.Second,
+		Requeue: make(chan event.GenericEvent, 4096), Changed: make(chan event.GenericEvent, 1)}
+}
+
+// Late says whether the node's Lease was stale at the latest scan (and its
+// agent did not explain it with a stopped kubelet).
+func (d *ClusterDetector) Late(node string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.late[node]
 }
 
 // State is the latest cluster state.
@@ -92,10 +111,12 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 	}
 	now := d.Clock.Now()
 	var late []string
+	lateSet := make(map[string]bool)
 	for i := range leases.Items {
 		rt := leases.Items[i].Spec.RenewTime
 		if rt != nil && now.Sub(rt.Time) >= d.Thresholds.LeaseStaleAfter && !d.kubeletReportedDown(ctx, leases.Items[i].Name, now) {
 			late = append(late, leases.Items[i].Name)
+			lateSet[leases.Items[i].Name] = true
 		}
 	}
 	sort.Strings(late)
@@ -103,6 +124,19 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 	over := len(late) >= d.MinNodes && float64(len(late)) >= d.Fraction*float64(total)
 
 	d.mu.Lock()
+	// The nodes whose Lease turned stale or fresh since the last scan.
+	var edges []string
+	for n := range lateSet {
+		if !d.late[n] {
+			edges = append(edges, n)
+		}
+	}
+	for n := range d.late {
+		if !lateSet[n] {
+			edges = append(edges, n)
+		}
+	}
+	d.late = lateSet
 	prev := d.state
 	if over {
 		d.lastOver = now
@@ -135,17 +169,30 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 		} else {
 			log.Info("Control plane recovered: heartbeats on time again")
 		}
-		for _, n := range requeue {
-			select {
-			case d.Requeue <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}}:
-			default: // a full queue means the controller is behind; its own events will catch up
-			}
+	} else {
+		requeue = nil
+	}
+	d.requeue(slices.Compact(slices.Sorted(slices.Values(append(requeue, edges...)))))
+	if len(edges) > 0 {
+		select {
+		case d.Changed <- event.GenericEvent{Object: &corev1.Node{}}:
+		default: // one pending notice is enough
 		}
 	}
 	if flipped || cur.Degraded {
 		return d.publish(ctx, cur, late)
 	}
 	return nil
+}
+
+// requeue hands the nodes to the diagnosis controller.
+func (d *ClusterDetector) requeue(nodes []string) {
+	for _, n := range nodes {
+		select {
+		case d.Requeue <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}}:
+		default: // a full queue means the controller is behind; its own events will catch up
+		}
+	}
 }
 
 // kubeletReportedDown: a node whose agent says its kubelet is stopped has a

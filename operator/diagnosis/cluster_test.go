@@ -147,11 +147,32 @@ func TestClusterDetectorBelowThreshold(t *testing.T) {
 			if _, ok := f.diagnosis(); ok {
 				t.Error("a ClusterDiagnosis was created below the threshold")
 			}
-			if got := f.requeued(); len(got) != 0 {
-				t.Errorf("requeued %v, want none", got)
+			// Each node whose Lease turned stale is re-diagnosed, and the
+			// storm breaker sees it late.
+			var late []string
+			for i := range tc.late {
+				late = append(late, clusterNodeName(i))
+				if !f.d.Late(clusterNodeName(i)) {
+					t.Errorf("Late(%s) = false", clusterNodeName(i))
+				}
+			}
+			if f.d.Late(clusterNodeName(tc.nodes - 1)) {
+				t.Errorf("Late(%s) = true for a fresh Lease", clusterNodeName(tc.nodes-1))
+			}
+			if got := f.requeued(); !slices.Equal(got, late) {
+				t.Errorf("requeued %v, want the nodes turned late %v", got, late)
+			}
+			if len(f.d.Changed) != 1 {
+				t.Error("no Changed notice for the new late nodes")
 			}
 			if got := f.events(); len(got) != 0 {
 				t.Errorf("events %v, want none", got)
+			}
+			// The next scan sees nothing new: nothing requeued.
+			<-f.d.Changed
+			f.scan()
+			if got := f.requeued(); len(got) != 0 || len(f.d.Changed) != 0 {
+				t.Errorf("second scan requeued %v (changed %d), want nothing", got, len(f.d.Changed))
 			}
 		})
 	}
@@ -222,8 +243,9 @@ func TestClusterDetectorDegradedThenRecovered(t *testing.T) {
 	if _, ok := f.diagnosis(); !ok {
 		t.Error("ClusterDiagnosis deleted before Hold passed")
 	}
-	if got := f.requeued(); len(got) != 0 {
-		t.Errorf("requeued %v during Hold, want none", got)
+	// The nodes whose Leases are fresh again are re-diagnosed at once.
+	if got := f.requeued(); !slices.Equal(got, late) {
+		t.Errorf("requeued %v during Hold, want the nodes fresh again %v", got, late)
 	}
 	// A minute on, one other node is late (1 of 9, below the threshold):
 	// still degraded, and that node may now carry the cluster cause too.
@@ -233,6 +255,9 @@ func TestClusterDetectorDegradedThenRecovered(t *testing.T) {
 	f.scan()
 	if st := f.d.State(); !st.Degraded || st.Late != 1 {
 		t.Errorf("State = %+v, want still degraded (Hold), 1 late", st)
+	}
+	if got := f.requeued(); !slices.Equal(got, []string{clusterNodeName(8)}) {
+		t.Errorf("requeued %v, want the node turned late %s", got, clusterNodeName(8))
 	}
 
 	// Hold passed (2m after now+5s): cleared, deleted, every node that was

@@ -87,7 +87,8 @@ type Result struct {
 	// cause, or it is not Ready.
 	Unhealthy bool
 	// Suspect is true when the agent reports a unit down on a node that is not
-	// yet unhealthy: the heartbeats may go stale at RecheckAfter.
+	// yet unhealthy (the heartbeats may go stale at RecheckAfter), or when
+	// the Lease is stale on a node still Ready (the agent may go silent).
 	Suspect bool
 	// RecheckAfter, when non-zero, is when the diagnosis may change through
 	// the passage of time alone (a Lease turning stale, an agent going silent).
@@ -128,7 +129,11 @@ func Diagnose(in Input, th Thresholds) Result {
 	for _, c := range causes {
 		res.Unhealthy = res.Unhealthy || !c.Cause.IsAdvisory() || c.Cause == v1alpha1.CauseKernelDeadlock || c.Cause == v1alpha1.CauseReadonlyFilesystem
 	}
-	res.Suspect = (f.kubelet != nil && isDown(f.kubelet)) || (f.runtime != nil && isDown(f.runtime))
+	// A stale Lease on a node still marked Ready is suspect too: the agent
+	// may go silent (NodeUnreachable) before the controller-manager marks the
+	// node, so look again when that can change.
+	res.Suspect = (f.kubelet != nil && isDown(f.kubelet)) || (f.runtime != nil && isDown(f.runtime)) ||
+		(f.ready != nil && f.ready.Status == corev1.ConditionTrue && f.leaseKnown && f.leaseAge >= th.LeaseStaleAfter)
 	res.Status.Summary = summary(f, causes)
 	return res
 }

@@ -160,6 +160,15 @@ func TestDiagnose(t *testing.T) {
 			wantSummary:   "cause unknown; failed checks: kubelet.service is inactive (dead), disabled",
 		},
 		{
+			// Lease 25s stale, Ready still True, the agent's last report (all active) 30s old, before the renewal: no cause yet and not unhealthy, but suspect; look again just after the agent's next report is due (in 31s: KubeletHung if it reports, NodeUnreachable once it stays silent).
+			name:          "lease stale, Ready still True, agent report older than the renewal",
+			in:            Input{Node: node(readyTrue), Lease: lease(25 * time.Second), Report: report(30*time.Second, kubeletActive, runtimeActive), Now: now},
+			wantCauses:    nil,
+			wantUnhealthy: false,
+			wantSuspect:   true,
+			wantRecheck:   31 * time.Second,
+		},
+		{
 			// No Lease at all, but the lifecycle controller says NodeStatusUnknown → KubeletDown on the condition alone.
 			name:           "kubelet down, NodeStatusUnknown, lease missing",
 			in:             Input{Node: node(statusUnknown), Report: report(10*time.Second, kubeletDisabled, runtimeActive), Now: now},

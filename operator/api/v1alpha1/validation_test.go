@@ -196,7 +196,7 @@ func TestRemediationSpecImmutable(t *testing.T) {
 func TestSamplesAreValid(t *testing.T) {
 	c := apiClient(t)
 	files, err := filepath.Glob(filepath.Join("..", "..", "..", "config", "samples", "*.yaml"))
-	if err != nil || len(files) < 6 {
+	if err != nil || len(files) < 7 {
 		t.Fatalf("samples: %v (%d files)", err, len(files))
 	}
 	for _, f := range files {
