@@ -408,8 +408,8 @@ func (e *Executor) startDrain(ctx context.Context, rem *v1alpha1.Remediation, st
 		// waits for a kubelet that is not coming (a dead or unreachable
 		// node): its controller has replaced it already; don't wait for it.
 		SkipWaitForDeleteTimeoutSeconds: overdueDeletionSeconds,
-		Out:                  discard{},
-		ErrOut:               run,
+		Out:                             discard{},
+		ErrOut:                          run,
 		OnPodDeletionOrEvictionFinished: func(pod *corev1.Pod, _ bool, err error) {
 			if err != nil {
 				return
