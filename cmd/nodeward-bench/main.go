@@ -15,10 +15,18 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		// The node agent as its own process, started by the bench itself.
+		if err := bench.RunAgent(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "nodeward-bench agent:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := bench.Config{Out: os.Stdout, Progress: os.Stderr}
 	flag.IntVar(&cfg.Nodes, "nodes", 100, "kwok nodes")
 	flag.IntVar(&cfg.PodsPerNode, "pods-per-node", 10, "pods bound to each kwok node")
-	flag.IntVar(&cfg.SimNodes, "sim-nodes", 3, "simulated nodes with the real node agent")
+	flag.IntVar(&cfg.SimNodes, "sim-nodes", 5, "simulated nodes with the real node agent")
 	flag.IntVar(&cfg.Runs, "runs", 10, "kubelet-killed runs")
 	flag.IntVar(&cfg.HungRuns, "hung-runs", 2, "heartbeat-stopped runs")
 	flag.DurationVar(&cfg.StormObserve, "storm-observe", 100*time.Second, "how long to watch the storm")

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +68,7 @@ type Result struct {
 
 	KubeletKilled *KubeletKilled `json:"kubeletKilled,omitempty"`
 	Heartbeat     *Heartbeat     `json:"heartbeatStopped,omitempty"`
+	Silent        *Silent        `json:"agentSilent,omitempty"`
 	OneRemed      *Requests      `json:"apiRequestsOneRemediation,omitempty"`
 	OneRemedRuns  []int          `json:"apiRequestsPerRemediationRun,omitempty"`
 	Memory        *Memory        `json:"operatorMemory,omitempty"`
@@ -81,17 +83,22 @@ func (r *Result) note(format string, args ...any) {
 }
 
 type run struct {
-	cfg     Config
-	res     *Result
-	dir     string
-	audit   string
-	c       *harness.Cluster
-	cl      client.Client // admin, high QPS
-	prog    io.Writer
-	rss     *rssSampler
-	metrics string
-	sims    []string
-	repo    string
+	cfg   Config
+	res   *Result
+	dir   string
+	audit string
+	c     *harness.Cluster
+	cl    client.Client // admin, high QPS
+	prog  io.Writer
+	rss   *rssSampler
+	pprof string // the operator's net/http/pprof base URL
+	// agentRSS samples the agent run as its own process (agentproc.go).
+	agentRSS *rssSampler
+	// agentNode is the kwok node that agent process reports for.
+	agentNode string
+	metrics   string
+	sims      []string
+	repo      string
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -102,7 +109,7 @@ func (r *run) logf(format string, args ...any) {
 // scenario failed (the error says which).
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.SimNodes < 1 {
-		cfg.SimNodes = 3
+		cfg.SimNodes = 5
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
@@ -154,6 +161,11 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 	r.metrics = "http://" + metricsAddr + "/metrics"
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	r.pprof = "http://" + pprofAddr + "/debug/pprof/"
 	specs := make([]harness.NodeSpec, r.cfg.SimNodes)
 	for i := range specs {
 		specs[i] = harness.NodeSpec{Name: fmt.Sprintf("sim-%d", i+1), Labels: map[string]string{"bench/sim": "true", "node-role.kubernetes.io/worker": ""}}
@@ -167,7 +179,7 @@ func (r *run) do(ctx context.Context) error {
 		ControlPlane: controlplane.Options{BinDir: r.cfg.ControlPlaneDir, Dir: filepath.Join(r.dir, "cluster"),
 			APIServerArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + r.audit, "--audit-log-format=json", "--audit-log-maxsize=0"}},
 		Nodes:        specs,
-		OperatorArgs: []string{"--metrics-bind-address=" + metricsAddr},
+		OperatorArgs: []string{"--metrics-bind-address=" + metricsAddr, "--pprof-bind-address=" + pprofAddr},
 	})
 	cancel()
 	if err != nil {
@@ -196,6 +208,12 @@ func (r *run) do(ctx context.Context) error {
 	if err := r.waitSimReports(ctx); err != nil {
 		return err
 	}
+	r.agentNode = kwokNodeName(r.cfg.Nodes - 1) // outside the storm's first 40%
+	stopAgent, err := r.startAgentProcess(ctx, r.agentNode)
+	if err != nil {
+		return fmt.Errorf("agent process: %w", err)
+	}
+	defer stopAgent()
 	if err := r.steady(ctx); err != nil {
 		return fmt.Errorf("steady state: %w", err)
 	}
@@ -207,6 +225,14 @@ func (r *run) do(ctx context.Context) error {
 	}
 	if err := r.heartbeatStopped(ctx); err != nil {
 		return fmt.Errorf("heartbeat stopped: %w", err)
+	}
+	if err := r.agentSilent(ctx); err != nil {
+		return fmt.Errorf("agent silent: %w", err)
+	}
+	for _, node := range r.sims {
+		if err := r.waitHealthy(ctx, node); err != nil {
+			return fmt.Errorf("before the storm: %w", err)
+		}
 	}
 	if err := r.storm(ctx); err != nil {
 		return fmt.Errorf("storm: %w", err)
@@ -237,18 +263,32 @@ func (r *run) steady(ctx context.Context) error {
 		return err
 	}
 	minutes := to.Sub(from).Minutes()
-	opSum, agSum := summarise(op), summarise(ag)
+	// The simulated nodes' agents run in this process; the agent process
+	// reports for r.agentNode.
+	var simAg, procAg []auditEvent
+	for _, e := range ag {
+		if e.ObjectRef != nil && e.ObjectRef.Name == r.agentNode {
+			procAg = append(procAg, e)
+		} else {
+			simAg = append(simAg, e)
+		}
+	}
+	opSum, agSum, procSum := summarise(op), summarise(simAg), summarise(procAg)
 	st := &Steady{Window: to.Sub(from).Round(time.Second).String(), Operator: opSum, Agents: agSum,
 		OperatorWritesPerMin:            float64(opSum.Writes) / minutes,
 		OperatorWritesPerMinExcludingLE: float64(opSum.Writes-writesLE(op)) / minutes,
 		AgentWritesPerNodePerMin:        float64(agSum.Writes) / minutes / float64(len(r.sims)),
+		AgentProcessWritesPerMin:        float64(procSum.Writes) / minutes,
 	}
-	st.AgentRSS = "not separable: the simulated nodes' agents run inside the bench process"
+	if r.agentRSS != nil {
+		st.AgentRSSMiB, st.AgentPeakRSSMiB = r.agentRSS.current(), r.agentRSS.peak()
+	}
 	r.res.Steady = st
+	r.profile("heap-settled.pprof", "heap", 0)
 	m := &Memory{SettledRSSMiB: r.rss.current(), GoMemoryClasses: scrapeMemory(r.metrics)}
 	r.res.Memory = m
-	r.logf("steady: operator writes/min %.1f (%.1f without leader election), agent writes/node/min %.2f; operator RSS %.1f MiB",
-		st.OperatorWritesPerMin, st.OperatorWritesPerMinExcludingLE, st.AgentWritesPerNodePerMin, m.SettledRSSMiB)
+	r.logf("steady: operator writes/min %.1f (%.1f without leader election), agent writes/node/min %.2f (agent process %.2f); operator RSS %.1f MiB, agent process RSS %.1f MiB",
+		st.OperatorWritesPerMin, st.OperatorWritesPerMinExcludingLE, st.AgentWritesPerNodePerMin, st.AgentProcessWritesPerMin, m.SettledRSSMiB, st.AgentRSSMiB)
 	return nil
 }
 
@@ -270,6 +310,29 @@ func (r *run) finishMemory(ctx context.Context) {
 	r.res.Memory.Samples = r.rss.count()
 	r.res.Memory.EndRSSMiB = r.rss.current()
 	r.res.Memory.GoMemoryClassesEnd = scrapeMemory(r.metrics)
+	r.profile("heap-end.pprof", "heap", 0)
+}
+
+// profile saves one of the operator's pprof profiles (a CPU profile over
+// seconds, if not 0) into the run's directory; `go tool pprof` reads it.
+func (r *run) profile(file, kind string, seconds int) {
+	url := r.pprof + kind
+	if seconds > 0 {
+		url += "?seconds=" + strconv.Itoa(seconds)
+	}
+	c := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		r.logf("profile %s: %v", kind, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(r.dir, file))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }
 
 // Steady is the steady state with nothing failing.
@@ -280,7 +343,11 @@ type Steady struct {
 	OperatorWritesPerMin            float64  `json:"operatorWritesPerMin"`
 	OperatorWritesPerMinExcludingLE float64  `json:"operatorWritesPerMinExcludingLeaderElection"`
 	AgentWritesPerNodePerMin        float64  `json:"agentWritesPerNodePerMin"`
-	AgentRSS                        string   `json:"agentRSS"`
+	// The agent run as its own process (real /proc probes of this machine,
+	// simulated service manager), for a kwok node.
+	AgentProcessWritesPerMin float64 `json:"agentProcessWritesPerMin"`
+	AgentRSSMiB              float64 `json:"agentProcessRSSMiB"`
+	AgentPeakRSSMiB          float64 `json:"agentProcessPeakRSSMiB"`
 }
 
 // Memory is the operator's memory.

@@ -19,11 +19,13 @@ import (
 
 	"github.com/nodeward/nodeward/e2e/sim"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/policies"
 )
 
 const (
-	kubeletPolicy = "restart-dead-kubelet" // config/samples/kubelet-down.yaml
-	hungPolicy    = "bench-kubelet-hung"
+	kubeletPolicy     = "restart-dead-kubelet" // config/samples/kubelet-down.yaml
+	hungPolicy        = "bench-kubelet-hung"
+	unreachablePolicy = "bench-node-unreachable"
 )
 
 // applyPolicies applies the example policy config/samples/kubelet-down.yaml
@@ -59,7 +61,15 @@ func (r *run) applyPolicies(ctx context.Context) error {
 	if err := r.cl.Create(ctx, hung); err != nil {
 		return fmt.Errorf("policy %s: %w", hung.Name, err)
 	}
-	r.res.note("policy %s = config/samples/kubelet-down.yaml with for: 0s, nodeCooldown: 0s, maxAttempts: 20, maxPerPeriod 1000/1h", kubeletPolicy)
+	unreachable := hung.DeepCopy()
+	unreachable.Name = unreachablePolicy
+	unreachable.Spec.Causes = []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseNodeUnreachable}}
+	unreachable.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionCordonDrain}
+	if err := r.cl.Create(ctx, unreachable); err != nil {
+		return fmt.Errorf("policy %s: %w", unreachable.Name, err)
+	}
+	r.res.note("policy %s = config/samples/kubelet-down.yaml with for: 0s, nodeCooldown: 0s, maxAttempts: 20, maxPerPeriod 1000/1h; "+
+		"%s and %s: DryRun, for: 0s, the simulated nodes only", kubeletPolicy, hungPolicy, unreachablePolicy)
 	return sleep(ctx, 3*time.Second)
 }
 
@@ -112,14 +122,15 @@ func (o *observer) since() float64 { return round3(time.Since(o.start).Seconds()
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-// newRecord returns the node's record created since the observer started.
-func (o *observer) newRecord(ctx context.Context) (*v1alpha1.Remediation, error) {
+// newRecord returns the node's record created since the observer started
+// (by policy, if not empty).
+func (o *observer) newRecord(ctx context.Context, policy ...string) (*v1alpha1.Remediation, error) {
 	recs := &v1alpha1.RemediationList{}
 	if err := o.r.cl.List(ctx, recs); err != nil {
 		return nil, err
 	}
 	for i := range recs.Items {
-		if rec := &recs.Items[i]; rec.Spec.NodeName == o.node && !o.seen[rec.Name] {
+		if rec := &recs.Items[i]; rec.Spec.NodeName == o.node && !o.seen[rec.Name] && (len(policy) == 0 || rec.Spec.Policy == policy[0]) {
 			return rec, nil
 		}
 	}
@@ -179,7 +190,7 @@ func (r *run) kubeletKilled(ctx context.Context) error {
 					}
 				}
 			}
-			rec, err := o.newRecord(ctx)
+			rec, err := o.newRecord(ctx, kubeletPolicy)
 			if err == nil && rec != nil {
 				if ph.Created < 0 {
 					ph.Created, ph.Record = o.since(), rec.Name
@@ -332,8 +343,91 @@ type Heartbeat struct {
 	DiagnosedToRecord []float64          `json:"diagnosedToRecordSeconds"`     // record seen − KubeletHung seen (100ms polling)
 	HangToRecord      []float64          `json:"hangToRecordSeconds"`
 	Dist              map[string]float64 `json:"dist"`
-	Unmeasured        string             `json:"agentSilentUnmeasured"`
 	Failures          []string           `json:"failures,omitempty"`
+}
+
+// Silent is scenario 3: heartbeat stops with the agent silent too.
+type Silent struct {
+	What        string             `json:"what"`
+	MetToRecord []float64          `json:"conditionsMetToRecordSeconds"`
+	DownToRec   []float64          `json:"downToRecordSeconds"`
+	Dist        map[string]float64 `json:"dist"`
+	Failures    []string           `json:"failures,omitempty"`
+}
+
+// agentSilent powers off every simulated node at once (kubelet and agent
+// stop): each gets NodeUnreachable once its Lease is stale and its agent
+// silent for AgentSilentAfter report intervals; the DryRun
+// bench-node-unreachable policy records a Remediation. Measured from the
+// moment both hold, by the stored times (Lease renewTime + the stale
+// threshold; the report's heartbeatTime + 3 × its reportInterval).
+func (r *run) agentSilent(ctx context.Context) error {
+	sl := &Silent{What: "node-down on every simulated node at once (kubelet and agent stop) → DryRun NodeUnreachable/CordonDrain record; from max(Lease renewTime + " +
+		leaseStaleAfter.String() + ", report heartbeatTime + 3 × reportInterval) to the record seen (100 ms polling)"}
+	r.res.Silent = sl
+	obs := map[string]*observer{}
+	for _, node := range r.sims {
+		if err := r.waitHealthy(ctx, node); err != nil {
+			return err
+		}
+		o, err := r.newObserver(ctx, node)
+		if err != nil {
+			return err
+		}
+		obs[node] = o
+	}
+	for _, node := range r.sims {
+		obs[node].start = time.Now()
+		if _, err := sim.Inject(ctx, r.c.Node(node), "node-down"); err != nil {
+			return err
+		}
+	}
+	r.logf("agent-silent: %d simulated nodes powered off; waiting for NodeUnreachable records (the agent counts as silent 3 report intervals after its last report)", len(r.sims))
+	seen := map[string]time.Time{}
+	deadline := time.Now().Add(6 * time.Minute)
+	for len(seen) < len(r.sims) && time.Now().Before(deadline) {
+		for _, node := range r.sims {
+			if _, ok := seen[node]; ok {
+				continue
+			}
+			if rec, err := obs[node].newRecord(ctx, unreachablePolicy); err == nil && rec != nil {
+				seen[node] = time.Now()
+			}
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	for _, node := range r.sims {
+		o := obs[node]
+		at, ok := seen[node]
+		if !ok {
+			sl.Failures = append(sl.Failures, fmt.Sprintf("%s: no NodeUnreachable record within 6m", node))
+			continue
+		}
+		o.renew(ctx)
+		rep := &v1alpha1.NodeReport{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, rep); err != nil {
+			return err
+		}
+		met := o.lastRenew.Add(leaseStaleAfter)
+		if silent := rep.Status.HeartbeatTime.Add(3 * rep.Status.ReportInterval.Duration); silent.After(met) {
+			met = silent
+		}
+		sl.MetToRecord = append(sl.MetToRecord, round3(at.Sub(met).Seconds()))
+		sl.DownToRec = append(sl.DownToRec, round3(at.Sub(o.start).Seconds()))
+		r.logf("agent-silent %s: record %.1fs after power-off, %.3fs after the conditions were met", node, at.Sub(o.start).Seconds(), at.Sub(met).Seconds())
+	}
+	sl.Dist = dist(sl.MetToRecord)
+	for _, node := range r.sims {
+		if _, err := sim.Inject(ctx, r.c.Node(node), "heal"); err != nil {
+			return err
+		}
+		if err := r.c.StartAgent(ctx, node); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // heartbeatStopped: the kubelet hangs (unit active, Lease no longer renewed)
@@ -343,9 +437,6 @@ func (r *run) heartbeatStopped(ctx context.Context) error {
 	hb := &Heartbeat{
 		What: "kubelet-hung on a simulated node (unit active, Lease not renewed, agent alive) → DryRun KubeletHung record; from the moment KubeletHung's conditions hold " +
 			"(Lease renewTime + " + leaseStaleAfter.String() + " and an agent report newer than the renewal, whichever is later; the policy's for is 0s) to the record seen (100ms polling)",
-		Unmeasured: "heartbeat stops with the agent silent is diagnosed NodeUnreachable, and the API admits no action for NodeUnreachable " +
-			"(restarts: KubeletDown/KubeletHung/ContainerRuntimeDown only; CordonDrain excludes it; TuneGracePeriods: PLEG/ControlPlaneDegraded), " +
-			"so no policy can match it and no Remediation is ever created; kwok nodes have no agent report, so they get no cause at all",
 	}
 	r.res.Heartbeat = hb
 	for i := range r.cfg.HungRuns {
@@ -390,7 +481,7 @@ func (r *run) heartbeatStopped(ctx context.Context) error {
 				break
 			}
 			o.renew(ctx)
-			if rec, err = o.newRecord(ctx); err != nil || rec == nil {
+			if rec, err = o.newRecord(ctx, hungPolicy); err != nil || rec == nil {
 				rec = nil
 				if err := sleep(ctx, 100*time.Millisecond); err != nil {
 					return err
@@ -426,9 +517,14 @@ func (r *run) heartbeatStopped(ctx context.Context) error {
 
 // Storm is scenario 7.
 type Storm struct {
-	Nodes                int      `json:"nodesLosingHeartbeats"`
-	Tripped              bool     `json:"breakerTripped"`
-	TrippedAfter         float64  `json:"breakerTrippedAfterSeconds"`
+	Nodes        int     `json:"nodesLosingHeartbeats"`
+	Tripped      bool    `json:"breakerTripped"`
+	TrippedAfter float64 `json:"breakerTrippedAfterSeconds"`
+	// MetToTripped: from the moment more than the breaker's limit of the
+	// policy's nodes had stale Leases (the k-th storm node's renewTime + the
+	// stale threshold, k = limit + 1) to the trip seen in the policy status.
+	MetToTripped         float64  `json:"conditionsMetToTrippedSeconds"`
+	Limit                int      `json:"breakerLimit"`
 	ClusterDegradedAfter float64  `json:"clusterDiagnosisDegradedAfterSeconds"`
 	Observed             float64  `json:"observedSeconds"`
 	NodeTasks            int      `json:"nodeTasksCreated"`       // NodeTask objects before/after
@@ -442,13 +538,16 @@ type Storm struct {
 
 func (r *run) storm(ctx context.Context) error {
 	n := r.cfg.Nodes * 40 / 100
-	st := &Storm{Nodes: n, TrippedAfter: -1, ClusterDegradedAfter: -1}
+	st := &Storm{Nodes: n, TrippedAfter: -1, ClusterDegradedAfter: -1, MetToTripped: -1}
 	r.res.Storm = st
 	tasksBefore, recsBefore, err := r.countActions(ctx)
 	if err != nil {
 		return err
 	}
 	r.logf("storm: removing the kwok label from %d of %d kwok nodes (their Leases stop)", n, r.cfg.Nodes)
+	profiled := make(chan struct{})
+	go func() { defer close(profiled); r.profile("cpu-storm.pprof", "profile", 60) }()
+	defer func() { <-profiled }()
 	start := time.Now()
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"`+KwokLabel+`":null}}}`))
 	if err := parallel(n, 16, func(i int) error {
@@ -457,13 +556,14 @@ func (r *run) storm(ctx context.Context) error {
 		return err
 	}
 	observe := r.cfg.StormObserve // default 100s: past the controller-manager's 50s grace period
+	var trippedAt time.Time
 	for time.Since(start) < observe {
 		p := &v1alpha1.RemediationPolicy{}
 		if err := r.cl.Get(ctx, client.ObjectKey{Name: kubeletPolicy}, p); err == nil {
 			if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.PolicyConditionRemediationAllowed); c != nil {
 				st.Allowed = string(c.Status) + " " + c.Reason + ": " + c.Message
 				if c.Status == metav1.ConditionFalse && !st.Tripped {
-					st.Tripped, st.TrippedAfter = true, round3(time.Since(start).Seconds())
+					st.Tripped, st.TrippedAfter, trippedAt = true, round3(time.Since(start).Seconds()), time.Now()
 				}
 			}
 		}
@@ -483,6 +583,9 @@ func (r *run) storm(ctx context.Context) error {
 		}
 	}
 	st.Observed = round3(time.Since(start).Seconds())
+	if err := r.stormConditionsMet(ctx, st, n, trippedAt); err != nil {
+		return err
+	}
 	tasks, recs, err := r.countActions(ctx)
 	if err != nil {
 		return err
@@ -514,6 +617,30 @@ func (r *run) storm(ctx context.Context) error {
 	}
 	r.logf("storm: tripped=%v after %.1fs; %d NodeTasks, %d records created; %d storm nodes NotReady; RemediationAllowed %s",
 		st.Tripped, st.TrippedAfter, st.NodeTasks, st.Records, st.NotReady, st.Allowed)
+	return nil
+}
+
+// stormConditionsMet works out when the breaker's condition held: the
+// storm nodes' Leases went stale one by one (renewTime + the threshold);
+// the breaker opens once more than its limit of the policy's nodes are
+// unhealthy.
+func (r *run) stormConditionsMet(ctx context.Context, st *Storm, n int, trippedAt time.Time) error {
+	p := &v1alpha1.RemediationPolicy{}
+	if err := r.cl.Get(ctx, client.ObjectKey{Name: kubeletPolicy}, p); err != nil {
+		return err
+	}
+	st.Limit = policies.MaxUnhealthy(p, int(p.Status.CoveredNodes))
+	var stale []time.Time
+	for i := range n {
+		l := &coordinationv1.Lease{}
+		if err := r.cl.Get(ctx, client.ObjectKey{Namespace: sim.NodeLeaseNamespace, Name: kwokNodeName(i)}, l); err == nil && l.Spec.RenewTime != nil {
+			stale = append(stale, l.Spec.RenewTime.Add(leaseStaleAfter))
+		}
+	}
+	sort.Slice(stale, func(a, b int) bool { return stale[a].Before(stale[b]) })
+	if st.Limit < len(stale) && !trippedAt.IsZero() {
+		st.MetToTripped = round3(trippedAt.Sub(stale[st.Limit]).Seconds())
+	}
 	return nil
 }
 

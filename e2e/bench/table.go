@@ -35,7 +35,15 @@ func PrintTable(w io.Writer, r *Result) {
 		for _, f := range h.Failures {
 			row("heartbeat stops (kubelet hung, agent alive) → record", "NOT REACHED: "+f)
 		}
-		row("heartbeat stops, agent silent → record", "not measurable: "+h.Unmeasured)
+	}
+	if s := r.Silent; s != nil {
+		if s.Dist != nil {
+			row("heartbeat stops, agent silent → record, p50 / max", fmt.Sprintf("%.3f s / %.3f s over %d nodes, from conditions met (Lease stale and agent silent); runs %v; power-off → record %v s",
+				s.Dist["p50"], s.Dist["max"], int(s.Dist["n"]), s.MetToRecord, s.DownToRec))
+		}
+		for _, f := range s.Failures {
+			row("heartbeat stops, agent silent → record", "NOT REACHED: "+f)
+		}
 	}
 	if q := r.OneRemed; q != nil {
 		row("operator API requests for one remediation (median run)", fmt.Sprintf("%d (%d leader election); all runs %v", q.Total, q.LeaderElection, r.OneRemedRuns))
@@ -50,8 +58,8 @@ func PrintTable(w io.Writer, r *Result) {
 	if s := r.Steady; s != nil {
 		row("operator API writes/min at steady state", fmt.Sprintf("%.1f (%.1f without its leader-election Lease) over %s", s.OperatorWritesPerMin, s.OperatorWritesPerMinExcludingLE, s.Window))
 		row("  operator requests in the window", s.Operator.String())
-		row("node agent API writes per node per minute", fmt.Sprintf("%.2f (%s)", s.AgentWritesPerNodePerMin, s.Agents.String()))
-		row("node agent RSS", s.AgentRSS)
+		row("node agent API writes per node per minute", fmt.Sprintf("%.2f simulated nodes (%s); %.2f the agent process", s.AgentWritesPerNodePerMin, s.Agents.String(), s.AgentProcessWritesPerMin))
+		row("node agent RSS (its own process) settled / peak", fmt.Sprintf("%.1f MiB / %.1f MiB", s.AgentRSSMiB, s.AgentPeakRSSMiB))
 	}
 	if s := r.Storm; s != nil {
 		tripped := "not tripped"
@@ -59,6 +67,7 @@ func PrintTable(w io.Writer, r *Result) {
 			tripped = fmt.Sprintf("tripped after %.1f s", s.TrippedAfter)
 		}
 		row(fmt.Sprintf("storm: %d nodes lose heartbeats → breaker", s.Nodes), fmt.Sprintf("%s (observed %.0f s); ClusterDiagnosis ControlPlaneDegraded after %.1f s", tripped, s.Observed, s.ClusterDegradedAfter))
+		row("  breaker tripped after its condition held", fmt.Sprintf("%.3f s (limit %d unhealthy nodes; condition = the %d-th storm Lease stale)", s.MetToTripped, s.Limit, s.Limit+1))
 		row("  disruptive actions started (NodeTask creates)", fmt.Sprintf("%d (audit), %d records created", s.NodeTasksAudit, s.Records))
 	}
 	for _, n := range r.Notes {

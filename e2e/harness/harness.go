@@ -286,6 +286,17 @@ func (c *Cluster) OperatorKubeconfig(ctx context.Context) (string, error) {
 	return path, writeKubeconfig(cfg, c.CP.CAData, path)
 }
 
+// AgentKubeconfig writes a kubeconfig for node's agent (AgentConfig), for an
+// agent run as its own process.
+func (c *Cluster) AgentKubeconfig(ctx context.Context, node string) (string, error) {
+	cfg, err := c.AgentConfig(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(c.CP.Dir, "nodeward-agent-"+node+".kubeconfig")
+	return path, writeKubeconfig(cfg, c.CP.CAData, path)
+}
+
 func writeKubeconfig(cfg *rest.Config, ca []byte, path string) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: ca}
