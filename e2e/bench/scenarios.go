@@ -61,8 +61,7 @@ func (r *run) applyPolicies(ctx context.Context) error {
 	if err := r.cl.Create(ctx, hung); err != nil {
 		return fmt.Errorf("policy %s: %w", hung.Name, err)
 	}
-	unreachable := hung.DeepCopy()
-	unreachable.Name = unreachablePolicy
+	unreachable := &v1alpha1.RemediationPolicy{ObjectMeta: metav1.ObjectMeta{Name: unreachablePolicy}, Spec: *hung.Spec.DeepCopy()}
 	unreachable.Spec.Causes = []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseNodeUnreachable}}
 	unreachable.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionCordonDrain}
 	if err := r.cl.Create(ctx, unreachable); err != nil {
