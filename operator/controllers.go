@@ -1,7 +1,8 @@
 // Package operator wires nodeward's controllers into one manager: the
 // diagnosis controller (operator/diagnosis), the policy controller
-// (policies) and the executor (remediations). This file is the one place that
-// lists them.
+// (policies), the executor (remediations) and, when asked, the approval
+// stamp webhook (operator/admission). This file is the one place that lists
+// them.
 package operator
 
 import (
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/nodeward/nodeward/operator/admission"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/operator/diagnosis"
 	"github.com/nodeward/nodeward/policies"
@@ -55,6 +57,10 @@ type Options struct {
 	// Notifier, if not nil, announces records waiting for approval to a
 	// webhook.
 	Notifier *remediations.Notifier
+	// ApprovalStamp serves the mutating webhook that stamps approval.decidedBy
+	// and approval.decidedAt (operator/admission) on mgr's webhook server,
+	// which the caller configures with a serving certificate.
+	ApprovalStamp bool
 }
 
 // CacheOptions keep the operator's cache to what it reads: Leases only from
@@ -116,6 +122,9 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 		if err := mgr.Add(opts.Notifier); err != nil {
 			return err
 		}
+	}
+	if opts.ApprovalStamp {
+		admission.Register(mgr.GetWebhookServer(), opts.Clock)
 	}
 	detector := diagnosis.NewClusterDetector(mgr.GetClient(), opts.Clock, recorder, opts.Thresholds)
 	if err := mgr.Add(detector); err != nil {

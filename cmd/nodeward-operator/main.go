@@ -1,11 +1,15 @@
 // Command nodeward-operator runs nodeward's controllers: diagnosis, policy
-// and executor, in one leader-elected manager with health probes and metrics.
+// and executor, in one leader-elected manager with health probes and metrics,
+// and, given a serving certificate, the approval stamp webhook (on every
+// replica, leader or not).
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/nodeward/nodeward/operator"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -37,6 +42,8 @@ type options struct {
 	qps              float64
 	burst            int
 	approvalWebhook  string
+	webhookAddr      string
+	webhookCertDir   string
 	zap              zap.Options
 }
 
@@ -66,6 +73,8 @@ func run(args []string) error {
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Client QPS towards the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 100, "Client burst towards the API server.")
 	fs.StringVar(&o.approvalWebhook, "approval-webhook-url-file", "", "File holding a URL (e.g. a mounted Secret key) to POST a JSON notice to when a remediation waits for approval; empty or a missing file sends none.")
+	fs.StringVar(&o.webhookAddr, "webhook-bind-address", ":9443", "Address of the admission webhook server (HTTPS), used with --webhook-cert-dir.")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Directory holding tls.crt and tls.key (e.g. a mounted cert-manager Secret) for the webhook server that stamps approval.decidedBy and approval.decidedAt; empty disables the webhook.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,6 +82,17 @@ func run(args []string) error {
 	logger := zap.New(zap.UseFlagOptions(&o.zap))
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
+
+	var webhookServer webhook.Server
+	if o.webhookCertDir == "" {
+		logger.Info("Approval stamp webhook disabled (no --webhook-cert-dir): approvals keep the decidedAt their client sent")
+	} else {
+		host, port, err := splitHostPort(o.webhookAddr)
+		if err != nil {
+			return fmt.Errorf("--webhook-bind-address: %w", err)
+		}
+		webhookServer = webhook.NewServer(webhook.Options{Host: host, Port: port, CertDir: o.webhookCertDir})
+	}
 
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
@@ -103,6 +123,7 @@ func run(args []string) error {
 		RenewDeadline:                 &o.renewDeadline,
 		RetryPeriod:                   &o.retryPeriod,
 		PprofBindAddress:              o.pprofAddr,
+		WebhookServer:                 webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -110,7 +131,7 @@ func run(args []string) error {
 	ctx := ctrl.SetupSignalHandler()
 	th := diagnosis.DefaultThresholds()
 	th.LeaseStaleAfter = o.leaseStaleAfter
-	opts := operator.Options{Thresholds: th}
+	opts := operator.Options{Thresholds: th, ApprovalStamp: webhookServer != nil}
 	if o.approvalWebhook != "" {
 		opts.Notifier = remediations.NewNotifier(o.approvalWebhook)
 	}
@@ -123,6 +144,25 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	if webhookServer != nil {
+		// Not ready, so out of the webhook Service, until it serves.
+		if err := mgr.AddReadyzCheck("webhook", webhookServer.StartedChecker()); err != nil {
+			return err
+		}
+	}
 	logger.Info("Starting nodeward-operator")
 	return mgr.Start(ctx)
+}
+
+// splitHostPort splits a bind address such as ":9443" or "127.0.0.1:9443".
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q of %q is not a number from 1 to 65535", p, addr)
+	}
+	return host, port, nil
 }

@@ -44,40 +44,13 @@ func writePKI(dir string) (*pki, error) {
 		saKey:       filepath.Join(dir, "sa.key"),
 		saPub:       filepath.Join(dir, "sa.pub"),
 	}
-	now := time.Now().Add(-time.Hour) // tolerate clock skew between processes
-
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caDER, ca, caKey, err := newCA("nodeward-controlplane-ca")
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "nodeward-controlplane-ca"},
-		NotBefore:             now,
-		NotAfter:              now.Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, ca, err := signCert(caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		return nil, fmt.Errorf("CA certificate: %w", err)
-	}
-
-	servingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	servingTmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:   now,
-		NotAfter:    now.Add(certValidity),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
-		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
-			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-	}
-	servingDER, _, err := signCert(servingTmpl, ca, servingKey.Public(), caKey)
+	servingDER, servingKeyDER, err := newServingCert(ca, caKey, "kube-apiserver",
+		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
 	if err != nil {
 		return nil, fmt.Errorf("apiserver serving certificate: %w", err)
 	}
@@ -92,10 +65,6 @@ func writePKI(dir string) (*pki, error) {
 	}
 
 	p.caPEM = pemBlock("CERTIFICATE", caDER)
-	servingKeyDER, err := x509.MarshalPKCS8PrivateKey(servingKey)
-	if err != nil {
-		return nil, err
-	}
 	files := []struct {
 		path string
 		data []byte
@@ -112,6 +81,85 @@ func writePKI(dir string) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// WriteServingCert generates a fresh CA and a serving certificate for
+// 127.0.0.1 and localhost signed by it, writes the certificate (followed by
+// the CA's) and its key into dir as tls.crt and tls.key, the names
+// controller-runtime's webhook server reads, and returns the CA certificate
+// (PEM), e.g. for a webhook's caBundle.
+func WriteServingCert(dir, commonName string) ([]byte, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	caDER, ca, caKey, err := newCA(commonName + "-ca")
+	if err != nil {
+		return nil, err
+	}
+	der, keyDER, err := newServingCert(ca, caKey, commonName, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{"localhost"})
+	if err != nil {
+		return nil, fmt.Errorf("%s serving certificate: %w", commonName, err)
+	}
+	caPEM := pemBlock("CERTIFICATE", caDER)
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), append(pemBlock("CERTIFICATE", der), caPEM...), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pemBlock("PRIVATE KEY", keyDER), 0o600); err != nil {
+		return nil, err
+	}
+	return caPEM, nil
+}
+
+// notBefore is the start of generated certificates' validity: an hour ago,
+// to tolerate clock skew between processes.
+func notBefore() time.Time { return time.Now().Add(-time.Hour) }
+
+// newCA generates a self-signed CA certificate and its key.
+func newCA(commonName string) ([]byte, *x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := notBefore()
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             now,
+		NotAfter:              now.Add(certValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, cert, err := signCert(tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	return der, cert, key, nil
+}
+
+// newServingCert generates a key and a server certificate for ips and dns
+// signed by ca, returning the certificate's DER and the key's (PKCS #8).
+func newServingCert(ca *x509.Certificate, caKey crypto.Signer, commonName string, ips []net.IP, dns []string) (certDER, keyDER []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := notBefore()
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
+		NotBefore:   now,
+		NotAfter:    now.Add(certValidity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: ips,
+		DNSNames:    dns,
+	}
+	if certDER, _, err = signCert(tmpl, ca, key.Public(), caKey); err != nil {
+		return nil, nil, err
+	}
+	if keyDER, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
+		return nil, nil, err
+	}
+	return certDER, keyDER, nil
 }
 
 // signCert creates the certificate tmpl for pub, signed by parent's key

@@ -19,8 +19,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// inClusterOnly are the manifests the harness replaces with processes of its own.
-var inClusterOnly = map[string]bool{"operator/deployment.yaml": true, "agent/daemonset.yaml": true}
+// inClusterOnly are the manifests the harness replaces with its own: the
+// operator and the agents run as its processes, and the operator's webhook
+// is served on loopback with the harness's certificate and registered by
+// registerApprovalStamp.
+var inClusterOnly = map[string]bool{"operator/deployment.yaml": true, "agent/daemonset.yaml": true,
+	"webhook/service.yaml": true, "certmanager/certificate.yaml": true, approvalStampFile: true}
 
 // installFiles lists config/kustomization.yaml's resources, in order.
 func installFiles(repo string) ([]string, error) {

@@ -1,8 +1,10 @@
 // Package harness runs nodeward for real on a local cluster: the real control
 // plane (e2e/controlplane), nodeward's CRDs, RBAC and admission policies from
-// config/, the operator as its own binary under its own service account, and
-// simulated nodes (e2e/sim) each with the real node agent under a token bound
-// to its own pod on its node. The e2e tests and `make demo` both use it.
+// config/, the operator as its own binary under its own service account,
+// serving its approval stamp webhook on loopback (registered with the
+// apiserver by URL), and simulated nodes (e2e/sim) each with the real node
+// agent under a token bound to its own pod on its node. The e2e tests, the
+// bench and `make demo` all use it.
 package harness
 
 import (
@@ -80,6 +82,7 @@ type Cluster struct {
 	nodes    map[string]*sim.Node
 	operator *exec.Cmd
 	opDone   chan struct{}
+	webhook  *operatorWebhook
 }
 
 // Start brings the cluster up. On error everything started is stopped.
@@ -132,7 +135,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if c.webhook, err = newOperatorWebhook(cp.Dir); err != nil {
+		return nil, err
+	}
 	if err := c.StartOperator(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.registerApprovalStamp(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -306,7 +315,9 @@ func writeKubeconfig(cfg *rest.Config, ca []byte, path string) error {
 	return clientcmd.WriteToFile(*kc, path)
 }
 
-// StartOperator runs bin/nodeward-operator under its own service account.
+// StartOperator runs bin/nodeward-operator under its own service account,
+// with its webhook server on, and waits until its probe and webhook ports
+// accept connections.
 func (c *Cluster) StartOperator(ctx context.Context) error {
 	kubeconfig, err := c.OperatorKubeconfig(ctx)
 	if err != nil {
@@ -320,7 +331,8 @@ func (c *Cluster) StartOperator(ctx context.Context) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("operator binary: %w (run make build)", err)
 	}
-	args := append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-devel=false"}, c.opts.OperatorArgs...)
+	args := append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-devel=false"}, c.webhook.args()...)
+	args = append(args, c.opts.OperatorArgs...)
 	cmd := exec.Command(bin, args...)
 	logf, err := os.OpenFile(filepath.Join(c.CP.Dir, "nodeward-operator.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -347,11 +359,14 @@ func (c *Cluster) StartOperator(ctx context.Context) error {
 			return false, fmt.Errorf("nodeward-operator exited early; see %s", filepath.Join(c.CP.Dir, "nodeward-operator.log"))
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", probe, time.Second)
-		if err == nil {
+		for _, addr := range []string{probe, c.webhook.addr} {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return false, nil
+			}
 			conn.Close()
 		}
-		return err == nil, nil
+		return true, nil
 	})
 }
 

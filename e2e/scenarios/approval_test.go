@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,10 +29,11 @@ import (
 // own permission, checked at admission on the real apiserver with real
 // (static-token) authentication. A viewer can't approve, by the CLI or by a
 // raw patch; an editor with update but without the verb approve can't
-// either; the approver can, and the record names them (stamped from the
-// admission request, whatever the client wrote). A finished record can't be
-// edited by anyone; an approval of a record whose cause has gone away ends
-// CauseGone instead of acting.
+// either; the approver can, and the record names them and the time of the
+// decision (stamped from the admission request by the operator's webhook,
+// whatever the client wrote). A finished record can't be edited by anyone;
+// an approval of a record whose cause has gone away ends CauseGone instead
+// of acting.
 func TestApproval(t *testing.T) {
 	users := []controlplane.User{{Name: "viewer"}, {Name: "editor"}, {Name: "approver"}}
 	c := startClusterWith(t, harness.Options{
@@ -130,9 +131,11 @@ func TestApproval(t *testing.T) {
 		return false, nil
 	})
 
+	// Clients claim to decide in 2000; the webhook stamps its own time.
+	clientTime := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	decide := func(user, name string, d v1alpha1.Decision, reason string) (string, error) {
 		var out bytes.Buffer
-		o := &cli.DecideOptions{Env: &cli.Env{Client: clientOf[user], Out: &out, Clock: clock.RealClock{}}, Decision: d, Reason: reason}
+		o := &cli.DecideOptions{Env: &cli.Env{Client: clientOf[user], Out: &out, Clock: clocktesting.NewFakeClock(clientTime)}, Decision: d, Reason: reason}
 		if err := o.Validate([]string{name}); err != nil {
 			return "", err
 		}
@@ -141,7 +144,7 @@ func TestApproval(t *testing.T) {
 	}
 	rawDecision := func(user, name string, d v1alpha1.Decision, decidedBy string) error {
 		patch, _ := json.Marshal(map[string]any{"approval": map[string]any{
-			"decision": d, "reason": "raw patch", "decidedBy": decidedBy, "decidedAt": time.Now().UTC().Format(time.RFC3339),
+			"decision": d, "reason": "raw patch", "decidedBy": decidedBy, "decidedAt": clientTime.Format(time.RFC3339),
 		}})
 		rem := &v1alpha1.Remediation{}
 		rem.Name = name
@@ -174,7 +177,9 @@ func TestApproval(t *testing.T) {
 		t.Fatalf("after the refused attempts approval = %+v (%v), want none", r.Approval, err)
 	}
 
-	// The approver decides; the apiserver names who, whatever the client wrote.
+	// The approver decides; admission names who and when, whatever the
+	// client wrote. decidedAt is stored to the second.
+	decidedFrom := time.Now().Truncate(time.Second)
 	if err := rawDecision("approver", rec["worker-reject"], v1alpha1.DecisionRejected, "somebody-else"); err != nil {
 		t.Fatalf("the approver's raw patch: %v", err)
 	}
@@ -182,7 +187,11 @@ func TestApproval(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the approver could not approve: %v", err)
 	}
+	decidedTo := time.Now()
 	t.Logf("approver: %s", strings.TrimSpace(out))
+	stampedNow := func(a *v1alpha1.Approval) bool {
+		return a != nil && !a.DecidedAt.Time.Before(decidedFrom) && !a.DecidedAt.Time.After(decidedTo)
+	}
 	if _, err := decide("approver", target, v1alpha1.DecisionRejected, "changed my mind"); err == nil || !strings.Contains(err.Error(), "already approved") {
 		t.Errorf("deciding twice: err = %v, want already approved", err)
 	}
@@ -199,6 +208,9 @@ func TestApproval(t *testing.T) {
 	if a := done.Approval; a == nil || a.DecidedBy != "approver" || a.Decision != v1alpha1.DecisionApproved || a.Reason != "kubelet crashed, restart it" {
 		t.Errorf("approval = %+v, want Approved by approver with the reason", done.Approval)
 	}
+	if !stampedNow(done.Approval) {
+		t.Errorf("approval by the CLI with its clock at %s: decidedAt = %+v, want stamped between %s and %s", clientTime, done.Approval, decidedFrom, decidedTo)
+	}
 	if got := c.Node("worker-approve").Host.Restarts(v1alpha1.UnitKubelet); got != 1 {
 		t.Errorf("kubelet restarts on worker-approve = %d, want 1", got)
 	}
@@ -208,8 +220,9 @@ func TestApproval(t *testing.T) {
 		err := c.Client.Get(ctx, client.ObjectKey{Name: rec["worker-reject"]}, &rejected)
 		return err == nil && rejected.Status.Phase.IsTerminal(), nil
 	})
-	if a := rejected.Approval; a == nil || a.DecidedBy != "approver" {
-		t.Errorf("raw-patched approval = %+v, want decidedBy stamped approver (not somebody-else)", rejected.Approval)
+	if a := rejected.Approval; a == nil || a.DecidedBy != "approver" || !stampedNow(a) {
+		t.Errorf("raw-patched approval = %+v, want decidedBy stamped approver (not somebody-else) and decidedAt between %s and %s (not %s)",
+			rejected.Approval, decidedFrom, decidedTo, clientTime)
 	}
 	if rejected.Status.Phase != v1alpha1.PhaseSkipped || rejected.Status.Reason != v1alpha1.ReasonRejected || !strings.Contains(rejected.Status.Message, "rejected by approver") {
 		t.Errorf("rejected record: %s/%s (%s), want Skipped/Rejected naming approver", rejected.Status.Phase, rejected.Status.Reason, rejected.Status.Message)

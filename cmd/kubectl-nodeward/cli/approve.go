@@ -79,6 +79,9 @@ func (o *DecideOptions) Run(ctx context.Context) error {
 		if rem.Status.Phase.IsTerminal() {
 			return fmt.Errorf("remediation %s is already %s (%s): there is nothing to %s", o.Name, rem.Status.Phase, rem.Status.Reason, o.verb())
 		}
+		// Admission overwrites decidedBy with the request's user and
+		// decidedAt with the operator webhook's clock; these values only
+		// fill the required fields where that webhook is not deployed.
 		rem.Approval = &v1alpha1.Approval{
 			Decision:  o.Decision,
 			Reason:    strings.TrimSpace(o.Reason),

@@ -113,7 +113,9 @@ const (
 // executor's): people write it, once, through the main resource. Admission
 // (config/admission/approval.yaml) accepts it only from a caller the
 // authorizer grants the verb approve on remediations, only with decidedBy
-// equal to the caller's username, and never changes it afterwards.
+// equal to the caller's username, and never changes it afterwards; the
+// operator's webhook (config/webhook/approval_stamp.yaml) stamps decidedBy
+// and decidedAt from the admission request.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="approval is immutable: a record is decided once"
 type Approval struct {
 	// decision is Approved or Rejected.
@@ -125,12 +127,16 @@ type Approval struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason"`
 	// decidedBy is the username of the person who decided; admission
-	// stamps it from the request (and refuses any other value).
+	// stamps it from the request, whatever the client sent (and refuses any
+	// other value).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	DecidedBy string `json:"decidedBy"`
-	// decidedAt is when the decision was made, as the deciding client saw it.
+	// decidedAt is when the decision was made: the operator's admission
+	// webhook stamps it with its own clock when the approval is written,
+	// whatever the client sent (without that webhook deployed it is the
+	// client's clock).
 	// +required
 	DecidedAt metav1.Time `json:"decidedAt"`
 }
