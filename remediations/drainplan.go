@@ -183,7 +183,7 @@ func DrainPlanSummary(p *v1alpha1.DrainPlan) string {
 	if p.Error != "" && p.EvictCount == 0 && p.KeepCount == 0 {
 		return s + "no plan: " + p.Error
 	}
-	s += fmt.Sprintf("would evict %d pods", p.EvictCount)
+	s += "would evict " + podCount(int(p.EvictCount))
 	if len(p.Evict) > 0 {
 		s += " (" + listWithMore(p.Evict, int(p.EvictCount)) + ")"
 	}
@@ -204,7 +204,11 @@ func DrainPlanSummary(p *v1alpha1.DrainPlan) string {
 			if b.Budget != "" {
 				rule = b.Budget + ", "
 			}
-			pdbs = append(pdbs, fmt.Sprintf("%s (%s%d disruptions allowed now)", b.Name, rule, b.DisruptionsAllowed))
+			allowed := "disruptions"
+			if b.DisruptionsAllowed == 1 {
+				allowed = "disruption"
+			}
+			pdbs = append(pdbs, fmt.Sprintf("%s (%s%d %s allowed)", b.Name, rule, b.DisruptionsAllowed, allowed))
 		}
 		s += ", PodDisruptionBudgets " + strings.Join(pdbs, ", ")
 	}
@@ -219,6 +223,14 @@ func DrainPlanSummary(p *v1alpha1.DrainPlan) string {
 
 // summaryNames is how many names a one-line summary lists.
 const summaryNames = 10
+
+// podCount reads "1 pod", "3 pods".
+func podCount(n int) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
+}
 
 // listWithMore joins the first names, saying how many of total it leaves
 // out.

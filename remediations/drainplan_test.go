@@ -85,7 +85,7 @@ func TestDrainPlanWhileWaitingForApproval(t *testing.T) {
 	wantPhase(t, got, v1alpha1.PhasePending, v1alpha1.ReasonWaitingForApproval)
 	for _, want := range []string{
 		"kubectl nodeward approve " + recordName,
-		"drain plan as of 2026-11-25T12:00:00Z: would evict 2 pods (shop/web-1, shop/web-2), leave 2 (shop/kube-proxy-worker-1, shop/logs-x7), PodDisruptionBudgets shop/web (minAvailable 3, 1 disruptions allowed now)",
+		"drain plan as of 2026-11-25T12:00:00Z: would evict 2 pods (shop/web-1, shop/web-2), leave 2 (shop/kube-proxy-worker-1, shop/logs-x7), PodDisruptionBudgets shop/web (minAvailable 3, 1 disruption allowed)",
 	} {
 		if !strings.Contains(got.Status.Message, want) {
 			t.Errorf("message %q lacks %q", got.Status.Message, want)
