@@ -126,7 +126,9 @@ func (n *narrator) approvalFlow(ctx context.Context, c *harness.Cluster, node, p
 	n.say("  (or reject it: ... reject %s --reason \"...\"; with bin/ on PATH: kubectl nodeward ...)", rem.Name)
 	n.say("Waiting %s for a person to decide; then the demo approves it itself as %s", approveAfter, approverUser)
 
-	decided := n.waitFor(ctx, approveAfter, func() bool {
+	// No pause after a decision: say it before the narrator's next look
+	// shows the steps it started.
+	decided := pollUntil(ctx, approveAfter, func() bool {
 		err := c.Client.Get(ctx, client.ObjectKeyFromObject(&rem), &rem)
 		return err == nil && (rem.Approval != nil || rem.Status.Phase.IsTerminal())
 	})
