@@ -100,8 +100,13 @@ func approvalMessage(rem *v1alpha1.Remediation, deadline time.Time) string {
 			steps = append(steps, s.Name)
 		}
 	}
-	msg := fmt.Sprintf("waiting for a person to approve %s on node %s for %s: steps %s; `kubectl nodeward approve %s --reason ...` or `kubectl nodeward reject %s --reason ...` before %s, when it expires",
-		rem.Spec.Action.Type, rem.Spec.NodeName, rem.Spec.Cause, strings.Join(steps, ", "), rem.Name, rem.Name, deadline.UTC().Format(time.RFC3339))
+	plan := ""
+	if d := rem.Status.Drain; d != nil && d.Plan != nil {
+		plan = "; drain plan " + DrainPlanSummary(d.Plan)
+	}
+	// The plan comes last: a long one is what the length limit cuts.
+	msg := fmt.Sprintf("waiting for a person to approve %s on node %s for %s: steps %s; `kubectl nodeward approve %s --reason ...` or `kubectl nodeward reject %s --reason ...` before %s, when it expires%s",
+		rem.Spec.Action.Type, rem.Spec.NodeName, rem.Spec.Cause, strings.Join(steps, ", "), rem.Name, rem.Name, deadline.UTC().Format(time.RFC3339), plan)
 	if len(msg) > 4000 {
 		msg = msg[:4000] + "…"
 	}

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/kubectl/pkg/drain"
 	"k8s.io/utils/ptr"
@@ -385,39 +386,17 @@ func (e *Executor) startDrain(ctx context.Context, rem *v1alpha1.Remediation, st
 	// The drain outlives this reconcile, not the operator: it is bounded by
 	// its own timeout.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+time.Minute)
-	h := &drain.Helper{
-		Ctx:    dctx,
-		Client: e.Kube,
-		// Never delete a pod around the eviction API: a pod no controller
-		// would recreate stops the drain instead.
-		Force:               false,
-		IgnoreAllDaemonSets: true,
-		DeleteEmptyDirData:  p.DeleteEmptyDirData,
-		GracePeriodSeconds:  gracePeriodSeconds(p),
-		Timeout:             timeout,
-		DisableEviction:     false,
-		// nodeward never evicts its own node agent: a drained node must stay
-		// observable (the agent reports the recovery the Uncordon step waits
-		// for). In a cluster the agent is a DaemonSet pod and skipped anyway;
-		// the selector also covers an agent run as a plain pod bound to the
-		// node (as the e2e harness runs it), which the helper would
-		// otherwise refuse as unmanaged.
-		PodSelector:          agentLabelSelector,
-		EvictErrorRetryDelay: evictRetryDelay,
-		// A pod still there this long after its graceful deletion was due
-		// waits for a kubelet that is not coming (a dead or unreachable
-		// node): its controller has replaced it already; don't wait for it.
-		SkipWaitForDeleteTimeoutSeconds: overdueDeletionSeconds,
-		Out:                             discard{},
-		ErrOut:                          run,
-		OnPodDeletionOrEvictionFinished: func(pod *corev1.Pod, _ bool, err error) {
-			if err != nil {
-				return
-			}
-			run.mu.Lock()
-			defer run.mu.Unlock()
-			run.evicted = append(run.evicted, pod.Namespace+"/"+pod.Name)
-		},
+	h := newDrainHelper(dctx, e.Kube, p)
+	h.Timeout = timeout
+	h.EvictErrorRetryDelay = evictRetryDelay
+	h.ErrOut = run
+	h.OnPodDeletionOrEvictionFinished = func(pod *corev1.Pod, _ bool, err error) {
+		if err != nil {
+			return
+		}
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		run.evicted = append(run.evicted, pod.Namespace+"/"+pod.Name)
 	}
 	list, errs := h.GetPodsForDeletion(rem.Spec.NodeName)
 	if len(errs) > 0 {
@@ -454,6 +433,37 @@ func (e *Executor) startDrain(ctx context.Context, rem *v1alpha1.Remediation, st
 	}()
 	step.Message = fmt.Sprintf("evicting %d pods through the eviction API", len(pods))
 	return reconcile.Result{RequeueAfter: drainPoll}, nil
+}
+
+// newDrainHelper is the drain helper with nodeward's drain rules — which
+// pods go, which stay, eviction only — the same for the drain (startDrain)
+// and for its plan worked out in advance (planDrain).
+func newDrainHelper(ctx context.Context, kube kubernetes.Interface, p v1alpha1.DrainParams) *drain.Helper {
+	return &drain.Helper{
+		Ctx:    ctx,
+		Client: kube,
+		// Never delete a pod around the eviction API: a pod no controller
+		// would recreate stops the drain instead.
+		Force:               false,
+		IgnoreAllDaemonSets: true,
+		DeleteEmptyDirData:  p.DeleteEmptyDirData,
+		GracePeriodSeconds:  gracePeriodSeconds(p),
+		DisableEviction:     false,
+		// nodeward never evicts its own node agent: a drained node must stay
+		// observable (the agent reports the recovery the Uncordon step waits
+		// for). In a cluster the agent is a DaemonSet pod and skipped anyway;
+		// the selector also covers an agent run as a plain pod bound to the
+		// node (as the e2e harness runs it), which the helper would
+		// otherwise refuse as unmanaged.
+		PodSelector: agentLabelSelector,
+		// A pod still there this long after its graceful deletion was due
+		// waits for a kubelet that is not coming (a dead or unreachable
+		// node): its controller has replaced it already; neither plan for
+		// it nor wait for it.
+		SkipWaitForDeleteTimeoutSeconds: overdueDeletionSeconds,
+		Out:                             discard{},
+		ErrOut:                          discard{},
+	}
 }
 
 type discard struct{}
@@ -587,17 +597,22 @@ func (e *Executor) blockingPDB(ctx context.Context, left []corev1.Pod) (name, wh
 		return "", "", err
 	}
 	m := matched[0]
-	budget := ""
-	switch {
-	case m.pdb.Spec.MinAvailable != nil:
-		budget = "minAvailable " + m.pdb.Spec.MinAvailable.String()
-	case m.pdb.Spec.MaxUnavailable != nil:
-		budget = "maxUnavailable " + m.pdb.Spec.MaxUnavailable.String()
-	}
 	name = m.pdb.Namespace + "/" + m.pdb.Name
 	why = fmt.Sprintf("PodDisruptionBudget %s (%s: %d of %d pods healthy, %d disruptions allowed), which kept %s on the node",
-		name, budget, m.pdb.Status.CurrentHealthy, m.pdb.Status.ExpectedPods, m.pdb.Status.DisruptionsAllowed, strings.Join(m.pods, ", "))
+		name, budgetRule(&m.pdb), m.pdb.Status.CurrentHealthy, m.pdb.Status.ExpectedPods, m.pdb.Status.DisruptionsAllowed, strings.Join(m.pods, ", "))
 	return name, why, nil
+}
+
+// budgetRule is a PodDisruptionBudget's rule: "minAvailable 3",
+// "maxUnavailable 0".
+func budgetRule(pdb *policyv1.PodDisruptionBudget) string {
+	switch {
+	case pdb.Spec.MinAvailable != nil:
+		return "minAvailable " + pdb.Spec.MinAvailable.String()
+	case pdb.Spec.MaxUnavailable != nil:
+		return "maxUnavailable " + pdb.Spec.MaxUnavailable.String()
+	}
+	return ""
 }
 
 // --- Uncordon --------------------------------------------------------------

@@ -70,6 +70,13 @@ type action interface {
 	advance(ctx context.Context, e *Executor, rem *v1alpha1.Remediation, node *corev1.Node, step *v1alpha1.Step, now time.Time) (reconcile.Result, error)
 }
 
+// previewer is an action that works out in advance what its steps would
+// touch, once, when a record is planned (drainplan.go: the pods a drain
+// would evict and the budgets covering them).
+type previewer interface {
+	preview(ctx context.Context, e *Executor, rem *v1alpha1.Remediation, now time.Time)
+}
+
 // actions maps each ActionType to its steps.
 var actions = map[v1alpha1.ActionType]action{
 	v1alpha1.ActionRestartKubelet:          restartAction{unit: v1alpha1.UnitKubelet},
@@ -141,6 +148,9 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 	if rem.Status.Phase == "" {
 		rem.Status.Phase = v1alpha1.PhasePending
 		rem.Status.Steps = act.plan(rem)
+		if p, ok := act.(previewer); ok {
+			p.preview(ctx, e, rem, now)
+		}
 		setCondition(rem, metav1.ConditionUnknown, v1alpha1.ReasonInProgress, "planned", now)
 		return reconcile.Result{}, nil
 	}

@@ -30,19 +30,22 @@ type demoOptions struct {
 	controlPlaneDir string
 	binDir          string
 	timeout         time.Duration
+	approveAfter    time.Duration
 }
 
 func runDemo(args []string) error {
 	o := demoOptions{}
 	fs := flag.NewFlagSet("nodeward-demo", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "kubelet-down", "Fault to inject once the cluster is up ("+faultNames()+"), or none.")
+	fs.StringVar(&o.scenario, "scenario", "kubelet-down", "Fault to inject once the cluster is up ("+faultNames()+"), "+
+		ScenarioApproval+" (a RequireApproval drain of a node out of memory: plan, approval, drain, history), or none.")
 	fs.BoolVar(&o.exit, "exit", false, "Exit when the scenario ends: status 0 if the node was remediated and is Ready, 1 if not.")
 	fs.IntVar(&o.nodes, "nodes", 3, "Number of simulated worker nodes.")
 	fs.StringVar(&o.target, "node", "worker-2", "The node the scenario breaks.")
 	fs.StringVar(&o.dir, "dir", ".demo", "State directory: kubeconfig, logs, the control address for `nodeward-demo inject`.")
 	fs.StringVar(&o.controlPlaneDir, "controlplane-dir", "", "Directory of the control-plane binaries (default: bin/controlplane/"+controlplane.Version+").")
-	fs.StringVar(&o.binDir, "bin-dir", "", "Directory of nodeward-operator (default: bin/).")
+	fs.StringVar(&o.binDir, "bin-dir", "", "Directory of nodeward-operator and kubectl-nodeward (default: bin/).")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "How long the scenario may take before it counts as failed.")
+	fs.DurationVar(&o.approveAfter, "approve-after", 30*time.Second, "In the "+ScenarioApproval+" scenario, how long to wait for a person to approve or reject before the demo approves as "+approverUser+".")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,12 +73,15 @@ func runDemo(args []string) error {
 	n.say("Starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler %s) on loopback", controlplane.Version)
 	specs := make([]harness.NodeSpec, 0, o.nodes)
 	for i := 1; i <= o.nodes; i++ {
-		specs = append(specs, harness.NodeSpec{Name: fmt.Sprintf("worker-%d", i), Labels: map[string]string{"node-role.kubernetes.io/worker": ""}})
+		name := fmt.Sprintf("worker-%d", i)
+		// The real kubelet's hostname label: the scheduler's default
+		// topology spreading uses it.
+		specs = append(specs, harness.NodeSpec{Name: name, Labels: map[string]string{"node-role.kubernetes.io/worker": "", "kubernetes.io/hostname": name}})
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	c, err := harness.Start(startCtx, harness.Options{
 		BinDir:       o.binDir,
-		ControlPlane: controlplane.Options{BinDir: o.controlPlaneDir, Dir: filepath.Join(dir, "cluster")},
+		ControlPlane: controlplane.Options{BinDir: o.controlPlaneDir, Dir: filepath.Join(dir, "cluster"), Users: []controlplane.User{{Name: approverUser}}},
 		Nodes:        specs,
 	})
 	cancel()
@@ -89,15 +95,27 @@ func runDemo(args []string) error {
 	}
 	n.say("Cluster up at %s with %d simulated workers, their node agents and nodeward-operator", c.CP.URL, o.nodes)
 	n.say("kubeconfig: export KUBECONFIG=%s", kubeconfig)
-
-	if err := harness.ApplyFile(ctx, c.Client, filepath.Join(mustRepo(), "config", "samples", "kubelet-down.yaml")); err != nil {
-		return fmt.Errorf("applying the example policy: %w", err)
+	approverKubeconfig := filepath.Join(dir, "approver.kubeconfig")
+	if err := setupApprover(ctx, c, approverKubeconfig); err != nil {
+		return err
 	}
-	n.say("Applied config/samples/kubelet-down.yaml: policy restart-dead-kubelet (KubeletDown for 10s → RestartKubelet, Automatic)")
+	n.say("approver: %s (user %s, ClusterRole nodeward-approver)", approverKubeconfig, approverUser)
+
+	if o.scenario != ScenarioApproval {
+		if err := harness.ApplyFile(ctx, c.Client, filepath.Join(mustRepo(), "config", "samples", "kubelet-down.yaml")); err != nil {
+			return fmt.Errorf("applying the example policy: %w", err)
+		}
+		n.say("Applied config/samples/kubelet-down.yaml: policy restart-dead-kubelet (KubeletDown for 10s → RestartKubelet, Automatic)")
+	}
 	if err := waitReports(ctx, c, specs); err != nil {
 		return err
 	}
 	n.say("Every node agent has reported; all nodes Ready")
+	if o.scenario == ScenarioApproval {
+		if err := n.prepareApproval(ctx, c); err != nil {
+			return err
+		}
+	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -109,12 +127,22 @@ func runDemo(args []string) error {
 
 	ok := true
 	if o.scenario != "none" {
-		desc, err := inject(ctx, c, o.target, o.scenario)
+		fault := o.scenario
+		if fault == ScenarioApproval {
+			fault = "memory-oom"
+		}
+		desc, err := inject(ctx, c, o.target, fault)
 		if err != nil {
 			return err
 		}
-		n.mark(o.target, o.scenario, desc)
+		n.mark(o.target, fault, desc)
 		switch cause := expectedCause[o.scenario]; {
+		case o.scenario == ScenarioApproval:
+			binDir := o.binDir
+			if binDir == "" {
+				binDir = filepath.Join(mustRepo(), "bin")
+			}
+			ok = n.approvalFlow(ctx, c, o.target, filepath.Join(binDir, "kubectl-nodeward"), relPath(kubeconfig), relPath(approverKubeconfig), o.approveAfter, o.timeout)
 		case o.scenario == "kubelet-down" || o.scenario == "kubelet-crash":
 			ok = n.waitRemediated(ctx, c.Client, o.target, o.timeout)
 			n.summary(o.target)
@@ -125,6 +153,9 @@ func runDemo(args []string) error {
 		}
 	}
 	if o.exit {
+		if !ok && o.scenario == ScenarioApproval {
+			return errors.New("the approval scenario did not end with the decided outcome")
+		}
 		if !ok {
 			return errors.New("the scenario did not end with a remediated, Ready node")
 		}
@@ -135,6 +166,7 @@ func runDemo(args []string) error {
 	n.say("  export KUBECONFIG=%s", kubeconfig)
 	n.say("  kubectl get nodes; kubectl get remediations; kubectl get nodediagnoses")
 	n.say("  bin/kubectl-nodeward history   # or: kubectl nodeward history, with bin/ on PATH")
+	n.say("  bin/kubectl-nodeward --kubeconfig %s approve NAME --reason \"...\"   # as %s", relPath(approverKubeconfig), approverUser)
 	n.say("  bin/nodeward-demo inject --node worker-1 --fault kubelet-down   # faults: %s", faultNames())
 	<-ctx.Done()
 	n.say("Stopping the cluster")

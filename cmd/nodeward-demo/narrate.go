@@ -289,6 +289,16 @@ func (n *narrator) waitClusterDegraded(ctx context.Context, c client.Client, tim
 }
 
 func (n *narrator) waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	if !pollUntil(ctx, timeout, cond) {
+		return false
+	}
+	time.Sleep(500 * time.Millisecond) // let the narrator print the last lines
+	return true
+}
+
+// pollUntil looks at cond every 250ms until it holds (true) or timeout
+// passes (false).
+func pollUntil(ctx context.Context, timeout time.Duration, cond func() bool) bool {
 	deadline := time.After(timeout)
 	for !cond() {
 		select {
@@ -299,6 +309,5 @@ func (n *narrator) waitFor(ctx context.Context, timeout time.Duration, cond func
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // let the narrator print the last lines
 	return true
 }

@@ -16,9 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/nodeward/nodeward/cmd/kubectl-nodeward/cli"
 	"github.com/nodeward/nodeward/e2e/harness"
 	"github.com/nodeward/nodeward/e2e/sim"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -38,7 +40,7 @@ func TestDrainSeed001MemoryExhausted(t *testing.T) {
 	c := startCluster(t, drainNodes()...)
 	ctx := context.Background()
 	dp := &v1alpha1.DrainParams{Timeout: &metav1.Duration{Duration: 2 * time.Minute}, UncordonAfter: &metav1.Duration{Duration: 20 * time.Second}}
-	createDrainPolicy(t, c, dp)
+	createDrainPolicy(t, c, v1alpha1.ModeAutomatic, dp)
 	minAvailable := intstr.FromInt32(3)
 	createWorkload(t, c, policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvailable}, 1)
 
@@ -187,13 +189,16 @@ func TestDrainSeed001MemoryExhausted(t *testing.T) {
 		sick, healthy.Sub(healed).Round(time.Second), uncordoned.Sub(healthy).Round(time.Second))
 }
 
-// A PodDisruptionBudget with maxUnavailable 0 allows no eviction: the drain
-// waits out its timeout and fails naming the budget. No pod is deleted
-// around it; the node stays cordoned.
+// A PodDisruptionBudget with maxUnavailable 0 allows no eviction. The
+// policy requires approval: while the record waits, its drain plan shows the
+// person deciding the pods that would be evicted, the DaemonSet's pod that
+// stays, and the budget with its 0 disruptions allowed; nothing is touched.
+// Approved anyway, the drain waits out its timeout and fails naming the
+// budget. No pod is deleted around it; the node stays cordoned.
 func TestDrainBlockedByPodDisruptionBudget(t *testing.T) {
 	c := startCluster(t, drainNodes()...)
 	ctx := context.Background()
-	createDrainPolicy(t, c, &v1alpha1.DrainParams{Timeout: &metav1.Duration{Duration: 20 * time.Second}})
+	createDrainPolicy(t, c, v1alpha1.ModeRequireApproval, &v1alpha1.DrainParams{Timeout: &metav1.Duration{Duration: 20 * time.Second}})
 	zero := intstr.FromInt32(0)
 	createWorkload(t, c, policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &zero}, 0)
 
@@ -207,11 +212,71 @@ func TestDrainBlockedByPodDisruptionBudget(t *testing.T) {
 		uids[p.Name] = string(p.UID)
 	}
 	waitReport(t, c, sick, func(r *v1alpha1.NodeReport) bool { return r.Status.Probes != nil })
+	dsPod := daemonSetPodOn(t, c, sick)
 	fault := time.Now()
 	if _, err := sim.Inject(ctx, c.Node(sick), "memory-oom"); err != nil {
 		t.Fatal(err)
 	}
 	var rem v1alpha1.Remediation
+	eventually(t, 3*time.Minute, "the drain of "+sick+" to wait for approval", func(ctx context.Context) (bool, error) {
+		r, err := drainRecord(ctx, c, sick)
+		if err != nil || r == nil {
+			return false, err
+		}
+		rem = *r
+		if rem.Status.Phase.IsTerminal() {
+			return false, fmt.Errorf("record %s ended %s/%s before a decision: %s", rem.Name, rem.Status.Phase, rem.Status.Reason, rem.Status.Message)
+		}
+		return rem.Status.Reason == v1alpha1.ReasonWaitingForApproval, nil
+	})
+	if rem.Status.Drain == nil || rem.Status.Drain.Plan == nil {
+		t.Fatalf("record %s waits for approval without a drain plan: status.drain %+v", rem.Name, rem.Status.Drain)
+	}
+	plan := rem.Status.Drain.Plan
+	t.Logf("%s waits for approval; drain plan: %+v", rem.Name, *plan)
+	if got, want := strings.Join(plan.Evict, ","), strings.Join(sorted(before), ","); got != want || int(plan.EvictCount) != len(before) {
+		t.Errorf("plan evicts %s (count %d), want web's pods on %s: %s", got, plan.EvictCount, sick, want)
+	}
+	if len(plan.Keep) != 1 || plan.Keep[0].Name != drainNS+"/"+dsPod.Name || !strings.Contains(plan.Keep[0].Reason, "DaemonSet pod node-logs") {
+		t.Errorf("plan keeps %+v, want only the DaemonSet's pod %s (nodeward's agent is not part of a drain)", plan.Keep, dsPod.Name)
+	}
+	if want := (v1alpha1.PlannedPDB{Name: drainNS + "/web", Budget: "maxUnavailable 0", DisruptionsAllowed: 0, Pods: int32(len(before))}); len(plan.PDBs) != 1 || plan.PDBs[0] != want {
+		t.Errorf("plan budgets %+v, want %+v", plan.PDBs, want)
+	}
+	if plan.Blocked != "" || plan.Error != "" || plan.ObservedAt.Time.Before(fault.Truncate(time.Second)) {
+		t.Errorf("plan blocked %q, error %q, observed at %s (fault at %s)", plan.Blocked, plan.Error, plan.ObservedAt, fault)
+	}
+	if !strings.Contains(rem.Status.Message, "PodDisruptionBudgets "+drainNS+"/web (maxUnavailable 0, 0 disruptions allowed)") {
+		t.Errorf("the message announcing the record lacks the budget: %q", rem.Status.Message)
+	}
+	var story strings.Builder
+	explain := &cli.ExplainOptions{Env: &cli.Env{Client: c.Client, Out: &story, Clock: clock.RealClock{}}}
+	if err := explain.Validate([]string{rem.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := explain.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(story.String(), "Drain plan:\n") || !strings.Contains(story.String(), drainNS+"/web  maxUnavailable 0, 0 disruptions allowed") {
+		t.Errorf("kubectl nodeward explain %s does not show the plan:\n%s", rem.Name, story.String())
+	}
+	n := &corev1.Node{}
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: sick}, n); err != nil || n.Spec.Unschedulable {
+		t.Fatalf("%s was cordoned before anyone approved (%v)", sick, err)
+	}
+	var approved strings.Builder
+	approve := &cli.DecideOptions{Env: &cli.Env{Client: c.Client, Out: &approved, Clock: clock.RealClock{}}, Decision: v1alpha1.DecisionApproved, Reason: "drain it anyway"}
+	if err := approve.Validate([]string{rem.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if err := approve.Run(ctx); err != nil {
+		t.Fatalf("approving %s: %v", rem.Name, err)
+	}
+	t.Logf("approved: %s", strings.TrimSpace(approved.String()))
+	if !strings.Contains(approved.String(), "drain plan as of") {
+		t.Errorf("approve did not repeat the plan: %q", approved.String())
+	}
+
 	eventually(t, 3*time.Minute, "the drain of "+sick+" to fail", func(ctx context.Context) (bool, error) {
 		r, err := drainRecord(ctx, c, sick)
 		if err != nil || r == nil {
@@ -286,9 +351,9 @@ func drainNodes() []harness.NodeSpec {
 	return nodes
 }
 
-func createDrainPolicy(t *testing.T, c *harness.Cluster, dp *v1alpha1.DrainParams) {
+func createDrainPolicy(t *testing.T, c *harness.Cluster, mode v1alpha1.Mode, dp *v1alpha1.DrainParams) {
 	t.Helper()
-	p := policy("drain-oom", nil, v1alpha1.ModeAutomatic, v1alpha1.CauseMemoryExhausted, v1alpha1.ActionCordonDrain, 0)
+	p := policy("drain-oom", nil, mode, v1alpha1.CauseMemoryExhausted, v1alpha1.ActionCordonDrain, 0)
 	p.Spec.Action.Drain = dp
 	// One unhealthy node of three is 33%, above the default 30%.
 	p.Spec.StormBreaker.MaxUnhealthy = ptr.To(intstr.FromInt32(1))

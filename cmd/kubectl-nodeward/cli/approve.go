@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/remediations"
 )
 
 // DecideOptions approve or reject a RequireApproval Remediation: `approve
@@ -97,7 +98,14 @@ func (o *DecideOptions) Run(ctx context.Context) error {
 		return err
 	}
 	a := rem.Approval
-	_, err = fmt.Fprintf(o.Out, "remediation %s %s by %s: %s\n", rem.Name, strings.ToLower(string(a.Decision)), a.DecidedBy, a.Reason)
+	if _, err := fmt.Fprintf(o.Out, "remediation %s %s by %s: %s\n", rem.Name, strings.ToLower(string(a.Decision)), a.DecidedBy, a.Reason); err != nil {
+		return err
+	}
+	if d := rem.Status.Drain; d != nil && d.Plan != nil && a.Decision == v1alpha1.DecisionApproved {
+		// What was approved, as the approver saw it; the drain looks again.
+		_, err = fmt.Fprintf(o.Out, "drain plan %s; the drain lists the pods again when it starts (kubectl nodeward explain %s)\n",
+			remediations.DrainPlanSummary(d.Plan), rem.Name)
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -90,5 +91,80 @@ func TestExplainShowsApproval(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("explain lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// pendingDrain is a RequireApproval CordonDrain record waiting, with the
+// drain plan the executor worked out a minute ago.
+func pendingDrain(name string) *v1alpha1.Remediation {
+	rem := pendingApproval(name, v1alpha1.ModeRequireApproval)
+	rem.Spec.Cause = v1alpha1.CauseMemoryExhausted
+	rem.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionCordonDrain}
+	rem.Status.Drain = &v1alpha1.DrainStatus{Plan: &v1alpha1.DrainPlan{
+		ObservedAt: *ago(time.Minute),
+		Evict:      []string{"shop/web-1", "shop/web-2"}, EvictCount: 3,
+		Keep: []v1alpha1.KeptPod{
+			{Name: "kube-system/kube-proxy-worker-1", Reason: "mirror pod: a static pod the kubelet runs from a file, not evictable"},
+			{Name: "shop/logs-x7", Reason: "DaemonSet pod logs: DaemonSet pods stay on a drained node"},
+		},
+		KeepCount: 2,
+		PDBs:      []v1alpha1.PlannedPDB{{Name: "shop/web", Budget: "minAvailable 3", DisruptionsAllowed: 1, Pods: 2}},
+	}}
+	return rem
+}
+
+// explain shows a drain's plan: each pod to evict, each pod left with why,
+// each budget with its disruptionsAllowed, and that it is a snapshot.
+func TestExplainShowsDrainPlan(t *testing.T) {
+	var b strings.Builder
+	if err := printExplain(&b, pendingDrain("rem-drain"), nil, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+Drain plan:
+  As of:       2026-03-01T11:59:00Z (60s ago); the drain lists the pods again when it starts
+  Evict:       3 pods
+    shop/web-1
+    shop/web-2
+    … and 1 more, not recorded
+  Leave:       2 pods
+    kube-system/kube-proxy-worker-1  mirror pod: a static pod the kubelet runs from a file, not evictable
+    shop/logs-x7                     DaemonSet pod logs: DaemonSet pods stay on a drained node
+  PDBs:        1 PodDisruptionBudget over the pods to evict
+    shop/web  minAvailable 3, 1 disruption allowed, selects 2 pods to evict
+
+Approval:
+`
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("explain lacks the plan\n--- want:\n%s\n--- got:\n%s", want, b.String())
+	}
+	blocked := pendingDrain("rem-blocked")
+	blocked.Status.Drain.Plan.Blocked = "the drain would evict nothing: cannot delete Pods that declare no controller: shop/debug"
+	b.Reset()
+	if err := printExplain(&b, blocked, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "  Blocked:     the drain would evict nothing: cannot delete Pods that declare no controller: shop/debug\n") {
+		t.Errorf("explain lacks why the drain would stop:\n%s", b.String())
+	}
+}
+
+// Approving a drain repeats the plan that was approved, and that the drain
+// looks again.
+func TestApproveShowsDrainPlan(t *testing.T) {
+	env, out := testEnv(t, pendingDrain("rem-drain"))
+	o := &DecideOptions{Env: env, Decision: v1alpha1.DecisionApproved, Reason: "move them off",
+		WhoAmI: func(context.Context) (string, error) { return "alice", nil }}
+	if err := o.Validate([]string{"rem-drain"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := "remediation rem-drain approved by alice: move them off\n" +
+		"drain plan as of 2026-03-01T11:59:00Z: would evict 3 pods (shop/web-1, shop/web-2 and 1 more), leave 2 (kube-system/kube-proxy-worker-1, shop/logs-x7), " +
+		"PodDisruptionBudgets shop/web (minAvailable 3, 1 disruption allowed); the drain lists the pods again when it starts (kubectl nodeward explain rem-drain)\n"
+	if out.String() != want {
+		t.Errorf("output\n%s\nwant\n%s", out.String(), want)
 	}
 }

@@ -95,6 +95,10 @@ func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTas
 		}
 	}
 
+	if d := rem.Status.Drain; d != nil && d.Plan != nil {
+		writeDrainPlan(&b, d.Plan, now)
+	}
+
 	if s.Mode == v1alpha1.ModeRequireApproval {
 		b.WriteString("\nApproval:\n")
 		if a := rem.Approval; a == nil {
@@ -142,4 +146,62 @@ func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTas
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeDrainPlan writes what a CordonDrain's Drain step would do, as worked
+// out when the record was planned: one pod or budget a line.
+func writeDrainPlan(b *strings.Builder, p *v1alpha1.DrainPlan, now time.Time) {
+	b.WriteString("\nDrain plan:\n")
+	field(b, "  ", "As of", timestamp(&p.ObservedAt, now)+"; the drain lists the pods again when it starts")
+	if p.Error != "" {
+		field(b, "  ", "Error", oneLine(p.Error))
+	}
+	field(b, "  ", "Evict", countOf(int(p.EvictCount), "pod"))
+	for _, name := range p.Evict {
+		fmt.Fprintf(b, "    %s\n", name)
+	}
+	more(b, int(p.EvictCount)-len(p.Evict))
+	field(b, "  ", "Leave", countOf(int(p.KeepCount), "pod"))
+	width := 0
+	for _, k := range p.Keep {
+		width = max(width, len(k.Name))
+	}
+	for _, k := range p.Keep {
+		fmt.Fprintf(b, "    %-*s  %s\n", width, k.Name, oneLine(k.Reason))
+	}
+	more(b, int(p.KeepCount)-len(p.Keep))
+	field(b, "  ", "PDBs", countOf(len(p.PDBs), "PodDisruptionBudget")+" over the pods to evict")
+	width = 0
+	for _, pdb := range p.PDBs {
+		width = max(width, len(pdb.Name))
+	}
+	for _, pdb := range p.PDBs {
+		rule := ""
+		if pdb.Budget != "" {
+			rule = pdb.Budget + ", "
+		}
+		fmt.Fprintf(b, "    %-*s  %s%s allowed, selects %s\n", width, pdb.Name, rule,
+			countOf(int(pdb.DisruptionsAllowed), "disruption"), countOf(int(pdb.Pods), "pod to evict"))
+	}
+	if p.Blocked != "" {
+		field(b, "  ", "Blocked", oneLine(p.Blocked))
+	}
+}
+
+// countOf reads "1 pod", "3 pods".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if head, tail, ok := strings.Cut(noun, " "); ok {
+		return fmt.Sprintf("%d %ss %s", n, head, tail)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// more says how many items a bounded list leaves out.
+func more(b *strings.Builder, n int) {
+	if n > 0 {
+		fmt.Fprintf(b, "    … and %d more, not recorded\n", n)
+	}
 }

@@ -311,6 +311,92 @@ type DrainStatus struct {
 	// uncordonedAt is when nodeward uncordoned the node again.
 	// +optional
 	UncordonedAt *metav1.Time `json:"uncordonedAt,omitempty"`
+	// plan is what the Drain step would do, worked out once when the record
+	// was planned, so that a person deciding about it (RequireApproval) or
+	// reading a DryRun record sees which pods would go and which budgets
+	// cover them. It is a snapshot as of plan.observedAt: the drain lists
+	// the node's pods again when it really starts (plannedPods).
+	// +optional
+	Plan *DrainPlan `json:"plan,omitempty"`
+}
+
+// DrainPlan is the Drain step worked out in advance with the drain's own
+// rules (k8s.io/kubectl/pkg/drain with the drain's settings): the pods it
+// would evict, the pods it would leave on the node and why, and the
+// PodDisruptionBudgets that select the pods it would evict.
+type DrainPlan struct {
+	// observedAt is when the node's pods and the budgets were read.
+	// +required
+	ObservedAt metav1.Time `json:"observedAt"`
+	// evict are the pods the drain would evict (namespace/name), sorted;
+	// at most 100, evictCount counts them all.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Evict []string `json:"evict,omitempty"`
+	// evictCount is how many pods the drain would evict.
+	// +optional
+	EvictCount int32 `json:"evictCount,omitempty"`
+	// keep are the pods the drain would leave on the node, each with why
+	// (a DaemonSet's pod, a mirror pod, a pod that stops the drain);
+	// sorted, at most 100, keepCount counts them all. nodeward's own node
+	// agent is never listed: it is not part of any drain.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Keep []KeptPod `json:"keep,omitempty"`
+	// keepCount is how many pods the drain would leave on the node.
+	// +optional
+	KeepCount int32 `json:"keepCount,omitempty"`
+	// pdbs are the PodDisruptionBudgets whose selectors match a pod to
+	// evict, as they were at observedAt.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	PDBs []PlannedPDB `json:"pdbs,omitempty"`
+	// blocked says why the drain would stop before evicting anything (a
+	// pod no controller would recreate; emptyDir data while
+	// deleteEmptyDirData is off); empty when nothing stops it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Blocked string `json:"blocked,omitempty"`
+	// error says why the plan could not be worked out (the pods or the
+	// budgets could not be read); the other fields are then empty. It
+	// does not stop the remediation: the drain reads them again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Error string `json:"error,omitempty"`
+}
+
+// KeptPod is a pod a drain would leave on the node.
+type KeptPod struct {
+	// name is namespace/name.
+	// +required
+	// +kubebuilder:validation:MaxLength=317
+	Name string `json:"name"`
+	// reason says why it stays.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	Reason string `json:"reason"`
+}
+
+// PlannedPDB is a PodDisruptionBudget covering pods a drain would evict.
+type PlannedPDB struct {
+	// name is namespace/name.
+	// +required
+	// +kubebuilder:validation:MaxLength=317
+	Name string `json:"name"`
+	// budget is the budget's rule: "minAvailable 3" or "maxUnavailable 0".
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Budget string `json:"budget,omitempty"`
+	// disruptionsAllowed is the budget's status.disruptionsAllowed: how
+	// many of its pods may be evicted right now.
+	// +required
+	DisruptionsAllowed int32 `json:"disruptionsAllowed"`
+	// pods is how many of the pods to evict it selects.
+	// +required
+	Pods int32 `json:"pods"`
 }
 
 // TuneStatus is the outcome of a grace-period change.
