@@ -98,6 +98,7 @@ e2e: controlplane build ## Run the end-to-end scenarios on a real control plane 
 .PHONY: bench
 bench: controlplane build $(KWOK) ## Measure nodeward at scale with kwok (BENCH_NODES=100 BENCH_PODS_PER_NODE=10); results in .bench/.
 	go build -o $(BIN)/nodeward-bench ./cmd/nodeward-bench
+	go build -o $(BIN)/nodeward-bench-agent ./e2e/bench/benchagent
 	$(BIN)/nodeward-bench --nodes $(BENCH_NODES) --pods-per-node $(BENCH_PODS_PER_NODE) \
 		--controlplane-dir $(CONTROLPLANE_DIR) --bin-dir $(BIN) --kwok $(KWOK) --kwok-version $(KWOK_VERSION) --out .bench $(BENCH_ARGS)
 

@@ -15,14 +15,6 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "agent" {
-		// The node agent as its own process, started by the bench itself.
-		if err := bench.RunAgent(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "nodeward-bench agent:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	cfg := bench.Config{Out: os.Stdout, Progress: os.Stderr}
 	flag.IntVar(&cfg.Nodes, "nodes", 100, "kwok nodes")
 	flag.IntVar(&cfg.PodsPerNode, "pods-per-node", 10, "pods bound to each kwok node")

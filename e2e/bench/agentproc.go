@@ -2,63 +2,45 @@ package bench
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 
-	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-
-	"github.com/nodeward/nodeward/e2e/sim"
-	"github.com/nodeward/nodeward/remediations/agent"
-	"github.com/nodeward/nodeward/remediations/agent/host"
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
 )
 
-// RunAgent is `nodeward-bench agent`: the node agent as a process of its
-// own, so its memory can be measured. It runs the same code as
-// cmd/nodeward-agent (remediations/agent) with the real /proc prober of this
-// machine; only the service manager is simulated (this machine has no
-// systemd on D-Bus).
-func RunAgent(args []string) error {
-	fs := flag.NewFlagSet("nodeward-bench agent", flag.ContinueOnError)
-	kubeconfig := fs.String("kubeconfig", "", "the agent's kubeconfig")
-	node := fs.String("node-name", "", "the node")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *kubeconfig == "" || *node == "" {
-		return fmt.Errorf("--kubeconfig and --node-name are required")
-	}
-	ctrl.SetLogger(zap.New())
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+// agentEnv is the literal environment the DaemonSet gives the agent (the Go
+// runtime's memory settings), without the D-Bus address.
+func agentEnv(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h := sim.NewHost(nil, nil)
-	h.Boot()
-	prober := host.NewProc(host.ProcOptions{Root: "/"})
-	defer prober.Close()
-	mgr, err := agent.NewManager(cfg, *node, "0")
-	if err != nil {
-		return err
+	ds := &appsv1.DaemonSet{}
+	if err := yaml.Unmarshal(b, ds); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := agent.Setup(mgr, agent.Options{NodeName: *node, Host: h, Prober: prober, Version: "bench"}); err != nil {
-		return err
+	var env []string
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.ValueFrom == nil && e.Name != "DBUS_SYSTEM_BUS_ADDRESS" {
+				env = append(env, e.Name+"="+e.Value)
+			}
+		}
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return env, nil
 }
 
-// startAgentProcess runs `nodeward-bench agent` for node (a kwok node, which
+// startAgentProcess runs bin/nodeward-bench-agent for node (a kwok node, which
 // has no agent of its own) and samples its memory.
 func (r *run) startAgentProcess(ctx context.Context, node string) (stop func(), err error) {
 	kc, err := r.c.AgentKubeconfig(ctx, node)
 	if err != nil {
 		return nil, err
 	}
-	self, err := os.Executable()
+	env, err := agentEnv(filepath.Join(r.repo, "config", "agent", "daemonset.yaml"))
 	if err != nil {
 		return nil, err
 	}
@@ -66,8 +48,8 @@ func (r *run) startAgentProcess(ctx context.Context, node string) (stop func(), 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "agent", "--kubeconfig", kc, "--node-name", node)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd := exec.Command(filepath.Join(r.cfg.BinDir, "nodeward-bench-agent"), "--kubeconfig", kc, "--node-name", node)
+	cmd.Stdout, cmd.Stderr, cmd.Env = logf, logf, append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
