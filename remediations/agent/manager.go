@@ -3,8 +3,8 @@ package agent
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -18,7 +18,9 @@ import (
 // this node's tasks, and health probes on probeAddr ("0" disables them).
 func NewManager(cfg *rest.Config, nodeName, probeAddr string) (ctrl.Manager, error) {
 	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	// Only what the agent reads or writes: its own Node (core/v1) and
+	// nodeward's types, not every built-in API group.
+	if err := corev1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
