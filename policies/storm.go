@@ -10,7 +10,7 @@ import (
 )
 
 // Heartbeats tells which nodes' Leases have gone stale (the diagnosis
-// package's ClusterDetector keeps the set, rescanned every second), so the
+// package's ClusterDetector keeps the set, rescanned twice a second), so the
 // storm breaker counts nodes whose heartbeats stopped before the
 // controller-manager marks them and before they are diagnosed.
 type Heartbeats interface {

@@ -282,6 +282,8 @@ func (r *run) steady(ctx context.Context) error {
 	}
 	if r.agentRSS != nil {
 		st.AgentRSSMiB, st.AgentPeakRSSMiB = r.agentRSS.current(), r.agentRSS.peak()
+		st.AgentRSSAnonMiB, _ = rssAnonMiB(r.agentRSS.pid)
+		st.AgentRSSAnonMiB = round1(st.AgentRSSAnonMiB)
 	}
 	r.res.Steady = st
 	r.profile("heap-settled.pprof", "heap", 0)
@@ -348,6 +350,7 @@ type Steady struct {
 	AgentProcessWritesPerMin float64 `json:"agentProcessWritesPerMin"`
 	AgentRSSMiB              float64 `json:"agentProcessRSSMiB"`
 	AgentPeakRSSMiB          float64 `json:"agentProcessPeakRSSMiB"`
+	AgentRSSAnonMiB          float64 `json:"agentProcessRSSAnonMiB"`
 }
 
 // Memory is the operator's memory.

@@ -66,7 +66,14 @@ func (s *rssSampler) count() int       { s.mu.Lock(); defer s.mu.Unlock(); retur
 func round1(v float64) float64 { return float64(int(v*10+0.5)) / 10 }
 
 // vmRSSMiB reads VmRSS from /proc/<pid>/status.
-func vmRSSMiB(pid int) (float64, bool) {
+func vmRSSMiB(pid int) (float64, bool) { return procStatusMiB(pid, "VmRSS:") }
+
+// rssAnonMiB reads RssAnon: the resident memory that is the process's own
+// (heap, stacks), without the pages of the mapped binary (RssFile), which the
+// page cache shares and can reclaim.
+func rssAnonMiB(pid int) (float64, bool) { return procStatusMiB(pid, "RssAnon:") }
+
+func procStatusMiB(pid int, field string) (float64, bool) {
 	if pid <= 0 {
 		return 0, false
 	}
@@ -77,7 +84,7 @@ func vmRSSMiB(pid int) (float64, bool) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if l := sc.Text(); strings.HasPrefix(l, "VmRSS:") {
+		if l := sc.Text(); strings.HasPrefix(l, field) {
 			fs := strings.Fields(l)
 			kb, err := strconv.ParseFloat(fs[1], 64)
 			return kb / 1024, err == nil

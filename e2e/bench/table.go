@@ -59,7 +59,7 @@ func PrintTable(w io.Writer, r *Result) {
 		row("operator API writes/min at steady state", fmt.Sprintf("%.1f (%.1f without its leader-election Lease) over %s", s.OperatorWritesPerMin, s.OperatorWritesPerMinExcludingLE, s.Window))
 		row("  operator requests in the window", s.Operator.String())
 		row("node agent API writes per node per minute", fmt.Sprintf("%.2f simulated nodes (%s); %.2f the agent process", s.AgentWritesPerNodePerMin, s.Agents.String(), s.AgentProcessWritesPerMin))
-		row("node agent RSS (its own process) settled / peak", fmt.Sprintf("%.1f MiB / %.1f MiB", s.AgentRSSMiB, s.AgentPeakRSSMiB))
+		row("node agent RSS (its own process) settled / peak", fmt.Sprintf("%.1f MiB / %.1f MiB (settled RssAnon, without the mapped binary: %.1f MiB)", s.AgentRSSMiB, s.AgentPeakRSSMiB, s.AgentRSSAnonMiB))
 	}
 	if s := r.Storm; s != nil {
 		tripped := "not tripped"
