@@ -70,6 +70,23 @@ func newDrainEnv(t *testing.T, rem *v1alpha1.Remediation, kubeNode *corev1.Node,
 	return &drainEnv{env: e, kube: kube}
 }
 
+// podsThatStay are the pods a drain leaves on the node: a DaemonSet pod (and
+// its DaemonSet), a mirror pod, and nodeward's own agent.
+func podsThatStay() []runtime.Object {
+	return []runtime.Object{
+		pod("logs-x7", ownedBy("DaemonSet", "apps/v1", "logs"), func(p *corev1.Pod) { p.Labels = nil }),
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "logs"}},
+		pod("kube-proxy-worker-1", ownedBy("Node", "v1", nodeName), func(p *corev1.Pod) {
+			p.Labels = nil
+			p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"}
+		}),
+		pod("nodeward-agent-worker-1", nil, func(p *corev1.Pod) {
+			p.Namespace = "nodeward-system"
+			p.Labels = map[string]string{"app.kubernetes.io/name": "nodeward-agent"}
+		}),
+	}
+}
+
 // evictions makes the fake API server evict pods, refusing those refuse
 // selects as a PodDisruptionBudget allowing no disruption would.
 func (d *drainEnv) evictions(refuse func(pod *corev1.Pod) bool) {
@@ -290,18 +307,7 @@ func TestCordonLeavesAPersonsCordonAlone(t *testing.T) {
 func TestDrainEvictsManagedPods(t *testing.T) {
 	rem := running(drainRecord(v1alpha1.DrainParams{Timeout: &metav1.Duration{Duration: 10 * time.Second}}), v1alpha1.StepDrain, &v1alpha1.DrainStatus{Cordoned: true})
 	d := newDrainEnv(t, rem, cordonedBy(recordName, cordonFieldManager),
-		pod("web-1", rs), pod("web-2", rs),
-		pod("logs-x7", ownedBy("DaemonSet", "apps/v1", "logs"), func(p *corev1.Pod) { p.Labels = nil }),
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "logs"}},
-		pod("kube-proxy-worker-1", ownedBy("Node", "v1", nodeName), func(p *corev1.Pod) {
-			p.Labels = nil
-			p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"}
-		}),
-		pod("nodeward-agent-worker-1", nil, func(p *corev1.Pod) {
-			p.Namespace = "nodeward-system"
-			p.Labels = map[string]string{"app.kubernetes.io/name": "nodeward-agent"}
-		}),
-		webPDB(2),
+		append(podsThatStay(), pod("web-1", rs), pod("web-2", rs), webPDB(2))...,
 	)
 	d.evictions(nil)
 	got := d.until("the drain to end", func(r *v1alpha1.Remediation) bool { return r.Status.Phase.IsTerminal() })

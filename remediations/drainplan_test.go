@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,18 +44,7 @@ func (d *drainEnv) writes() []string {
 func TestDrainPlanWhileWaitingForApproval(t *testing.T) {
 	rem := approvalDrainRecord(v1alpha1.DrainParams{})
 	d := newDrainEnv(t, rem, schedulable(),
-		pod("web-2", rs), pod("web-1", rs),
-		pod("logs-x7", ownedBy("DaemonSet", "apps/v1", "logs"), func(p *corev1.Pod) { p.Labels = nil }),
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "logs"}},
-		pod("kube-proxy-worker-1", ownedBy("Node", "v1", nodeName), func(p *corev1.Pod) {
-			p.Labels = nil
-			p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"}
-		}),
-		pod("nodeward-agent-worker-1", nil, func(p *corev1.Pod) {
-			p.Namespace = "nodeward-system"
-			p.Labels = map[string]string{"app.kubernetes.io/name": "nodeward-agent"}
-		}),
-		webPDB(1),
+		append(podsThatStay(), pod("web-2", rs), pod("web-1", rs), webPDB(1))...,
 	)
 	got, _ := d.reconcile()
 	if got.Status.Phase != v1alpha1.PhasePending || got.Status.Drain == nil || got.Status.Drain.Plan == nil {
