@@ -35,6 +35,9 @@ func apiClient(t *testing.T) client.Client {
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "config", "crd")},
 		ErrorIfCRDPathMissing: true,
+		// A loaded machine (other builds, a bench) can take well over
+		// envtest's 20s default to start an apiserver.
+		ControlPlaneStartTimeout: 3 * time.Minute,
 	}
 	cfg, err := env.Start()
 	if err != nil {
