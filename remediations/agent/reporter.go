@@ -26,7 +26,7 @@ type reporter struct {
 
 	obj       *v1alpha1.NodeReport // as last written; nil after an error
 	last      []v1alpha1.UnitState // as last written
-	lastSig   string               // probe signature as last written
+	lastSig   string               // the probes' AlarmSignature as last written
 	lastWrite time.Time
 }
 
@@ -70,7 +70,7 @@ func (r *reporter) tick(ctx context.Context) error {
 	sig := ""
 	if r.opts.Prober != nil {
 		p := r.opts.Prober.Probe(ctx)
-		probes, sig = &p, p.Signature()
+		probes, sig = &p, p.AlarmSignature()
 	}
 	now := r.opts.Clock.Now()
 	if r.lastWrite.IsZero() || !sameUnits(units, r.last) || sig != r.lastSig || now.Sub(r.lastWrite) >= r.opts.ReportInterval {

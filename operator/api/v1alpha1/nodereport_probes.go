@@ -97,9 +97,50 @@ type LogLine struct {
 	Text string `json:"text"`
 }
 
-// Signature is what of the probes counts as a change worth a write: levels
-// in 5% steps, counters, versions, log lines. Memory that moves by a few
-// megabytes is not news; an OOM kill or a disk passing 90% is.
+// AlarmSignature is what of the probes is worth a write of its own, before
+// the agent's next periodic report: a level crossing one of a few alarm
+// marks (memory or disk nearly gone, PIDs nearly used up), counters (OOM
+// kills, kernel log lines, probe errors), the systemd version. Load and
+// levels far from any mark change with every probe on a busy node and ride
+// along with the periodic report instead.
+func (p NodeProbes) AlarmSignature() string {
+	var b strings.Builder
+	// level is how many of the marks (free fractions, ascending) the
+	// fraction part/whole is below.
+	level := func(part, whole int64, marks ...float64) int {
+		if whole <= 0 {
+			return -1
+		}
+		n := 0
+		for _, m := range marks {
+			if float64(part) < m*float64(whole) {
+				n++
+			}
+		}
+		return n
+	}
+	if m := p.Memory; m != nil {
+		fmt.Fprintf(&b, "m%d/%d;", level(m.AvailableBytes, m.TotalBytes, 0.02, 0.05, 0.10), m.OOMKills)
+	}
+	if x := p.PIDs; x != nil {
+		fmt.Fprintf(&b, "p%d;", level(x.PIDMax-x.Threads, x.PIDMax, 0.05, 0.10, 0.20))
+	}
+	for _, d := range p.Disks {
+		fmt.Fprintf(&b, "d%s:%d/%d;", d.Path, level(d.FreeBytes, d.TotalBytes, 0.02, 0.05, 0.10, 0.15), level(d.FreeInodes, d.TotalInodes, 0.02, 0.05, 0.10))
+	}
+	fmt.Fprintf(&b, "s%s;k%d;", p.SystemdVersion, len(p.KernelLog))
+	if n := len(p.KernelLog); n > 0 {
+		b.WriteString(p.KernelLog[n-1].Text)
+	}
+	fmt.Fprintf(&b, ";e%d", len(p.Errors))
+	return b.String()
+}
+
+// Signature is what of the probes the diagnosis looks at again: levels in
+// 5% steps, counters, versions, log lines. Memory that moves by a few
+// megabytes is not news; an OOM kill or a disk passing 90% is. (The agent
+// writes on AlarmSignature changes; Signature decides which of its writes,
+// periodic ones included, are diagnosed again.)
 func (p NodeProbes) Signature() string {
 	var b strings.Builder
 	pct := func(part, whole int64) int64 {
