@@ -28,7 +28,9 @@ func TestAlarmSignature(t *testing.T) {
 		{"disk below 15% free", func(p *NodeProbes) { p.Disks[0].FreeBytes = 149 }, true},
 		{"inodes below 10% free", func(p *NodeProbes) { p.Disks[0].FreeInodes = 99 }, true},
 		{"threads within 20% of pid_max", func(p *NodeProbes) { p.PIDs.Threads = 80001 }, true},
-		{"a kernel log line", func(p *NodeProbes) { p.KernelLog = []LogLine{{Source: "kernel", Text: "Out of memory: Killed process 1"}} }, true},
+		{"a kernel log line", func(p *NodeProbes) {
+			p.KernelLog = []LogLine{{Source: "kernel", Text: "Out of memory: Killed process 1"}}
+		}, true},
 		{"a probe error", func(p *NodeProbes) { p.Errors = []string{"statfs: permission denied"} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
