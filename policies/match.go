@@ -24,21 +24,40 @@ const LabelControlPlane = "node-role.kubernetes.io/control-plane"
 
 // Covers reports whether the policy covers the node, and if not, why.
 func Covers(p *v1alpha1.RemediationPolicy, node *corev1.Node) (bool, string) {
+	return NewCoverage(p).Covers(node)
+}
+
+// Coverage is a policy's node selection with its selector parsed once, for
+// checking many nodes.
+type Coverage struct {
+	includeControlPlane bool
+	sel                 labels.Selector // nil: every node
+	selErr              error
+}
+
+// NewCoverage parses the policy's node selector.
+func NewCoverage(p *v1alpha1.RemediationPolicy) *Coverage {
+	c := &Coverage{includeControlPlane: p.Spec.IncludeControlPlane}
+	if p.Spec.NodeSelector != nil {
+		c.sel, c.selErr = metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
+	}
+	return c
+}
+
+// Covers reports whether the policy covers the node, and if not, why.
+func (c *Coverage) Covers(node *corev1.Node) (bool, string) {
 	if node.Labels[v1alpha1.LabelExclude] == "true" {
 		return false, fmt.Sprintf("node carries %s=true", v1alpha1.LabelExclude)
 	}
-	if _, cp := node.Labels[LabelControlPlane]; cp && !p.Spec.IncludeControlPlane {
+	if _, cp := node.Labels[LabelControlPlane]; cp && !c.includeControlPlane {
 		return false, "control-plane node and the policy does not set includeControlPlane"
 	}
-	if p.Spec.NodeSelector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
-		if err != nil {
-			// Fail closed: a selector that can't be read selects nothing.
-			return false, fmt.Sprintf("spec.nodeSelector is invalid: %v", err)
-		}
-		if !sel.Matches(labels.Set(node.Labels)) {
-			return false, "node does not match spec.nodeSelector"
-		}
+	if c.selErr != nil {
+		// Fail closed: a selector that can't be read selects nothing.
+		return false, fmt.Sprintf("spec.nodeSelector is invalid: %v", c.selErr)
+	}
+	if c.sel != nil && !c.sel.Matches(labels.Set(node.Labels)) {
+		return false, "node does not match spec.nodeSelector"
 	}
 	return true, ""
 }

@@ -39,7 +39,14 @@ type StatusReconciler struct {
 	// write; condition changes are written at once.
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
+	// lastCount per policy: the counts walk every node, so a burst of
+	// NodeDiagnosis events (a storm) is counted at most every
+	// countEvery, not once per event.
+	lastCount map[string]time.Time
 }
+
+// countEvery bounds how often one policy's nodes are counted.
+const countEvery = time.Second
 
 const countsInterval = 10 * time.Second
 
@@ -75,6 +82,16 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	r.mu.Lock()
+	if r.lastCount == nil {
+		r.lastCount = map[string]time.Time{}
+	}
+	if wait := countEvery - time.Since(r.lastCount[p.Name]); wait > 0 {
+		r.mu.Unlock()
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	r.lastCount[p.Name] = time.Now()
+	r.mu.Unlock()
 	before := p.DeepCopy()
 	unhealthy, covered, _, err := StormCounts(ctx, r.Client, p, "", r.Heartbeats)
 	if err != nil {

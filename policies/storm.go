@@ -28,20 +28,22 @@ func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPo
 	}
 	coveredSet := make(map[string]bool)
 	bad := map[string]bool{}
+	coverage := NewCoverage(p)
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		if _, cp := n.Labels[LabelControlPlane]; cp && n.Name != except && isReady(n) {
 			readyCP++
 		}
-		if ok, _ := Covers(p, n); ok {
+		if ok, _ := coverage.Covers(n); ok {
 			coveredSet[n.Name] = true
 			if hb != nil && hb.Late(n.Name) {
 				bad[n.Name] = true
 			}
 		}
 	}
+	// Read-only lists straight from the cache: no deep copies.
 	diags := &v1alpha1.NodeDiagnosisList{}
-	if err := c.List(ctx, diags); err != nil {
+	if err := c.List(ctx, diags, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, 0, 0, err
 	}
 	for _, d := range diags.Items {
@@ -53,7 +55,7 @@ func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPo
 		}
 	}
 	recs := &v1alpha1.RemediationList{}
-	if err := c.List(ctx, recs); err != nil {
+	if err := c.List(ctx, recs, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, 0, 0, err
 	}
 	for _, r := range recs.Items {
