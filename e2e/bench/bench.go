@@ -21,12 +21,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/nodeward/nodeward/e2e/controlplane"
 	"github.com/nodeward/nodeward/e2e/harness"
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/operator/diagnosis"
 )
 
@@ -243,10 +245,24 @@ func (r *run) do(ctx context.Context) error {
 // steady waits for things to settle, then counts writes for Steady.
 func (r *run) steady(ctx context.Context) error {
 	settle := 30 * time.Second
-	r.logf("settling %s, then counting requests for %s with nothing failing", settle, r.cfg.Steady)
+	r.logf("settling: at least %s, and until no node is diagnosed and the cluster is not degraded (at most 10m); then counting requests for %s with nothing failing", settle, r.cfg.Steady)
 	if err := sleep(ctx, settle); err != nil {
 		return err
 	}
+	t0 := time.Now()
+	var diags int
+	var degraded bool
+	_ = wait.PollUntilContextTimeout(ctx, 5*time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		l := &v1alpha1.NodeDiagnosisList{}
+		if err := r.cl.List(ctx, l); err != nil {
+			return false, nil
+		}
+		err := r.cl.Get(ctx, client.ObjectKey{Name: v1alpha1.ClusterDiagnosisName}, &v1alpha1.ClusterDiagnosis{})
+		diags, degraded = len(l.Items), err == nil
+		return diags == 0 && !degraded, nil
+	})
+	r.res.Setup["settled"] = fmt.Sprintf("%s more; then %d NodeDiagnoses, ClusterDiagnosis degraded: %v", time.Since(t0).Round(time.Second), diags, degraded)
+	r.logf("settled after %s more: %d NodeDiagnoses, cluster degraded: %v", time.Since(t0).Round(time.Second), diags, degraded)
 	from := time.Now()
 	if err := sleep(ctx, r.cfg.Steady); err != nil {
 		return err

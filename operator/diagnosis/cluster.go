@@ -56,7 +56,15 @@ type ClusterDetector struct {
 	lastLate  []string
 	late      map[string]bool
 	published bool
+	// lastPublish is when the ClusterDiagnosis was last written; while the
+	// cluster stays degraded its counts are refreshed at most every
+	// publishEvery (they move with every scan in a storm).
+	lastPublish time.Time
 }
+
+// publishEvery bounds how often the counts of a standing ClusterDiagnosis
+// are rewritten.
+const publishEvery = 10 * time.Second
 
 // NewClusterDetector returns a detector with the defaults: 3 nodes and 20%,
 // a 2-minute hold, a scan every 500ms (a stale Lease is seen within half a
@@ -237,8 +245,13 @@ func (d *ClusterDetector) publish(ctx context.Context, st ClusterState, late []s
 			Evidence: []v1alpha1.Evidence{{Source: SourceCluster, Supports: true,
 				Message: fmt.Sprintf("%d of %d node Leases not renewed for %s (threshold: %d nodes and %.0f%%)", st.Late, st.Total, d.Thresholds.LeaseStaleAfter, d.MinNodes, d.Fraction*100)}}}},
 	}
-	if exists && cd.Status.LateNodes == want.LateNodes && cd.Status.TotalNodes == want.TotalNodes && len(cd.Status.Causes) == 1 {
-		return nil
+	if exists && len(cd.Status.Causes) == 1 {
+		if cd.Status.LateNodes == want.LateNodes && cd.Status.TotalNodes == want.TotalNodes {
+			return nil
+		}
+		if d.Clock.Since(d.lastPublish) < publishEvery {
+			return nil // counts only: refreshed at most every publishEvery
+		}
 	}
 	if !exists {
 		cd = &v1alpha1.ClusterDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterDiagnosisName}}
@@ -247,6 +260,13 @@ func (d *ClusterDetector) publish(ctx context.Context, st ClusterState, late []s
 		}
 		d.Recorder.Eventf(cd, nil, corev1.EventTypeWarning, "ControlPlaneDegraded", "Diagnose", "%s", want.Summary)
 	}
+	before := cd.DeepCopy()
 	cd.Status = want
-	return d.Client.Status().Update(ctx, cd)
+	// A merge patch: this detector is the object's only writer, so no
+	// optimistic lock (a stale cached copy must not fail the write).
+	if err := d.Client.Status().Patch(ctx, cd, client.MergeFrom(before)); err != nil {
+		return err
+	}
+	d.lastPublish = d.Clock.Now()
+	return nil
 }

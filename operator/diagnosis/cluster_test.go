@@ -300,3 +300,31 @@ func TestClusterDetectorStateFeedsDiagnose(t *testing.T) {
 		t.Fatalf("causes = %v, want [ControlPlaneDegraded]", got)
 	}
 }
+
+// While degraded, a change of the counts alone is written at most every
+// publishEvery: in a storm they move with every scan.
+func TestClusterDetectorCountsThrottled(t *testing.T) {
+	f := newClusterFixture(t, 9)
+	f.renew(30*time.Second, clusterNodeName(0), clusterNodeName(1), clusterNodeName(2))
+	f.scan()
+	cd, ok := f.diagnosis()
+	if !ok || cd.Status.LateNodes != 3 {
+		t.Fatalf("ClusterDiagnosis %v, want 3 late", cd)
+	}
+	rv := cd.ResourceVersion
+
+	f.clock.Step(time.Second)
+	f.renew(30*time.Second, clusterNodeName(3))
+	f.scan()
+	if cd, _ := f.diagnosis(); cd.ResourceVersion != rv || cd.Status.LateNodes != 3 {
+		t.Errorf("counts rewritten %s after the last write (late %d, resourceVersion %s → %s), want none before %s",
+			time.Second, cd.Status.LateNodes, rv, cd.ResourceVersion, publishEvery)
+	}
+
+	f.clock.Step(publishEvery)
+	f.renew(40*time.Second, clusterNodeName(0), clusterNodeName(1), clusterNodeName(2), clusterNodeName(3))
+	f.scan()
+	if cd, _ := f.diagnosis(); cd.Status.LateNodes != 4 {
+		t.Errorf("late %d after %s, want the new count 4", cd.Status.LateNodes, publishEvery)
+	}
+}
