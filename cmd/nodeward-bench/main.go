@@ -18,6 +18,7 @@ func main() {
 	cfg := bench.Config{Out: os.Stdout, Progress: os.Stderr}
 	flag.IntVar(&cfg.Nodes, "nodes", 100, "kwok nodes")
 	flag.IntVar(&cfg.PodsPerNode, "pods-per-node", 10, "pods bound to each kwok node")
+	flag.BoolVar(&cfg.PodsRunning, "pods-running", true, "let kwok mark the pods Running (off: they stay Pending on their nodes; nodeward does not watch pods)")
 	flag.IntVar(&cfg.SimNodes, "sim-nodes", 5, "simulated nodes with the real node agent")
 	flag.IntVar(&cfg.Runs, "runs", 10, "kubelet-killed runs")
 	flag.IntVar(&cfg.HungRuns, "hung-runs", 2, "heartbeat-stopped runs")

@@ -35,6 +35,9 @@ import (
 // Config is what one bench run does.
 type Config struct {
 	Nodes, PodsPerNode int
+	// PodsRunning: kwok marks the pods Running (its pod stages); off, they
+	// stay Pending on their nodes (see nodeStagesOnly).
+	PodsRunning bool
 	SimNodes           int // simulated nodes with the real agent
 	Runs               int // kubelet-killed runs
 	HungRuns           int // heartbeat-stopped runs
