@@ -37,19 +37,19 @@ type Config struct {
 	Nodes, PodsPerNode int
 	// PodsRunning: kwok marks the pods Running (its pod stages); off, they
 	// stay Pending on their nodes (see nodeStagesOnly).
-	PodsRunning bool
-	SimNodes           int // simulated nodes with the real agent
-	Runs               int // kubelet-killed runs
-	HungRuns           int // heartbeat-stopped runs
-	Steady             time.Duration
-	StormObserve       time.Duration
-	OutDir             string // results go to OutDir/<timestamp>/ and OutDir/latest.json
-	ControlPlaneDir    string
-	BinDir             string
-	Kwok               string // kwok binary
-	KwokVersion        string
-	Out                io.Writer // the table
-	Progress           io.Writer // progress lines
+	PodsRunning     bool
+	SimNodes        int // simulated nodes with the real agent
+	Runs            int // kubelet-killed runs
+	HungRuns        int // heartbeat-stopped runs
+	Steady          time.Duration
+	StormObserve    time.Duration
+	OutDir          string // results go to OutDir/<timestamp>/ and OutDir/latest.json
+	ControlPlaneDir string
+	BinDir          string
+	Kwok            string // kwok binary
+	KwokVersion     string
+	Out             io.Writer // the table
+	Progress        io.Writer // progress lines
 }
 
 // Machine is where the bench ran.
