@@ -432,7 +432,13 @@ func writeJSON(res *Result, paths ...string) error {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-var leaseStaleAfter = diagnosis.DefaultThresholds().LeaseStaleAfter
+// The diagnosis' default timing: a Lease is stale after leaseStaleAfter
+// (the storm breaker counts it then); a cause read from stopped heartbeats
+// alone waits stormSettle more (operator/diagnosis Thresholds).
+var (
+	leaseStaleAfter = diagnosis.DefaultThresholds().LeaseStaleAfter
+	stormSettle     = diagnosis.DefaultThresholds().StormSettle
+)
 
 // isReady reports whether the node's Ready condition is True.
 func isReady(n *corev1.Node) bool {

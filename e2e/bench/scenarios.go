@@ -362,7 +362,7 @@ type Silent struct {
 // threshold; the report's heartbeatTime + 3 × its reportInterval).
 func (r *run) agentSilent(ctx context.Context) error {
 	sl := &Silent{What: "node-down on every simulated node at once (kubelet and agent stop) → DryRun NodeUnreachable/CordonDrain record; from max(Lease renewTime + " +
-		leaseStaleAfter.String() + ", report heartbeatTime + 3 × reportInterval) to the record seen (100 ms polling)"}
+		(leaseStaleAfter + stormSettle).String() + ", report heartbeatTime + 3 × reportInterval) to the record seen (100 ms polling)"}
 	r.res.Silent = sl
 	obs := map[string]*observer{}
 	for _, node := range r.sims {
@@ -409,7 +409,7 @@ func (r *run) agentSilent(ctx context.Context) error {
 		if err := r.cl.Get(ctx, client.ObjectKey{Name: node}, rep); err != nil {
 			return err
 		}
-		met := o.lastRenew.Add(leaseStaleAfter)
+		met := o.lastRenew.Add(leaseStaleAfter + stormSettle)
 		if silent := rep.Status.HeartbeatTime.Add(3 * rep.Status.ReportInterval.Duration); silent.After(met) {
 			met = silent
 		}
@@ -435,7 +435,7 @@ func (r *run) agentSilent(ctx context.Context) error {
 func (r *run) heartbeatStopped(ctx context.Context) error {
 	hb := &Heartbeat{
 		What: "kubelet-hung on a simulated node (unit active, Lease not renewed, agent alive) → DryRun KubeletHung record; from the moment KubeletHung's conditions hold " +
-			"(Lease renewTime + " + leaseStaleAfter.String() + " and an agent report newer than the renewal, whichever is later; the policy's for is 0s) to the record seen (100ms polling)",
+			"(Lease renewTime + " + (leaseStaleAfter + stormSettle).String() + " and an agent report newer than the renewal, whichever is later; the policy's for is 0s) to the record seen (100ms polling)",
 	}
 	r.res.Heartbeat = hb
 	for i := range r.cfg.HungRuns {
@@ -493,7 +493,7 @@ func (r *run) heartbeatStopped(ctx context.Context) error {
 			}
 			continue
 		}
-		met := o.lastRenew.Add(leaseStaleAfter)
+		met := o.lastRenew.Add(leaseStaleAfter + stormSettle)
 		if reportAfter.After(met) {
 			met = reportAfter
 		}

@@ -28,7 +28,7 @@ func PrintTable(w io.Writer, r *Result) {
 	}
 	if h := r.Heartbeat; h != nil && h.Dist != nil {
 		row("heartbeat stops (kubelet hung, agent alive) → record, p50 / max", fmt.Sprintf("%.3f s / %.3f s over %d runs, from conditions met (renewTime + %s and a newer agent report); runs %v; hang → record %v s",
-			h.Dist["p50"], h.Dist["max"], int(h.Dist["n"]), leaseStaleAfter, h.MetToRecord, h.HangToRecord))
+			h.Dist["p50"], h.Dist["max"], int(h.Dist["n"]), leaseStaleAfter+stormSettle, h.MetToRecord, h.HangToRecord))
 		row("  KubeletHung diagnosis seen → record seen (100 ms polling)", fmt.Sprintf("%v s", h.DiagnosedToRecord))
 	}
 	if h := r.Heartbeat; h != nil {

@@ -33,6 +33,13 @@ type Thresholds struct {
 	// kubelet's heartbeats stopped. The kubelet renews every 10s; two missed
 	// renewals is a stop, not jitter.
 	LeaseStaleAfter time.Duration
+	// StormSettle: causes read from stopped heartbeats alone (KubeletHung,
+	// NodeUnreachable) wait until the Lease has been stale this much longer.
+	// In a control-plane storm every kubelet stops renewing at once, but
+	// their renewals are spread over the 10s renew interval, so the nodes
+	// turn stale one by one within 10s; by then the cluster detector has
+	// seen them all and none of them gets a node-level cause (seed 003).
+	StormSettle time.Duration
 	// AgentSilentAfter is how many report intervals may pass without a
 	// NodeReport write before the agent counts as silent.
 	AgentSilentAfter int
@@ -50,7 +57,7 @@ type Thresholds struct {
 // DefaultThresholds are used unless the operator is told otherwise.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
-		LeaseStaleAfter: 20 * time.Second, AgentSilentAfter: 3,
+		LeaseStaleAfter: 20 * time.Second, StormSettle: 10 * time.Second, AgentSilentAfter: 3,
 		MemoryAvailableLow: 0.05, RecentOOM: 10 * time.Minute, PIDsHigh: 0.9,
 		DiskFreeLow: 0.10, InodesFreeLow: 0.05,
 	}
@@ -239,6 +246,21 @@ func (f *facts) heartbeatsStopped() ([]v1alpha1.Evidence, bool) {
 			Message: fmt.Sprintf("Ready=%s, reason %s: %s", f.ready.Status, f.ready.Reason, f.ready.Message)})
 	}
 	return ev, len(ev) > 0
+}
+
+// stormSettled says whether heartbeats stopped long enough ago (StormSettle
+// past LeaseStaleAfter) for a node-level cause read from them alone; if not
+// yet, it looks again when they have. A node marked NodeStatusUnknown by the
+// controller-manager without a Lease has been silent for its grace period.
+func (f *facts) stormSettled() bool {
+	if !f.leaseKnown {
+		return true
+	}
+	if wait := f.th.LeaseStaleAfter + f.th.StormSettle - f.leaseAge; wait > 0 {
+		f.recheckIn(wait)
+		return false
+	}
+	return true
 }
 
 type rule struct {
@@ -504,6 +526,9 @@ func kubeletHung(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, 
 		// A kubelet that started after its last renewal is still starting.
 		return nil, false
 	}
+	if !f.stormSettled() {
+		return nil, false
+	}
 	if f.leaseKnown && !f.in.Report.Status.HeartbeatTime.After(f.in.Lease.Spec.RenewTime.Time) {
 		// The agent's last word predates the last heartbeat: the node may
 		// as well be down. Look again just after the agent's next report is
@@ -529,7 +554,7 @@ func nodeUnreachable(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Eviden
 		return nil, false
 	}
 	hb, stopped := f.heartbeatsStopped()
-	if !stopped {
+	if !stopped || !f.stormSettled() {
 		return nil, false
 	}
 	ev := append(hb, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, ObservedAt: &f.in.Report.Status.HeartbeatTime,

@@ -160,13 +160,22 @@ func TestDiagnose(t *testing.T) {
 			wantSummary:   "cause unknown; failed checks: kubelet.service is inactive (dead), disabled",
 		},
 		{
-			// Lease 25s stale, Ready still True, the agent's last report (all active) 30s old, before the renewal: no cause yet and not unhealthy, but suspect; look again just after the agent's next report is due (in 31s: KubeletHung if it reports, NodeUnreachable once it stays silent).
+			// Seed 003's first late node: Lease 22s stale, the agent alive and reporting after the renewal. It looks hung, but other nodes of a control-plane storm may go stale within the next 10s: no cause until the Lease is 30s stale (in 8s).
+			name:          "kubelet hung, before the storm settled",
+			in:            Input{Node: node(readyTrue), Lease: lease(22 * time.Second), Report: report(2*time.Second, kubeletActive, runtimeActive), Now: now},
+			notCause:      v1alpha1.CauseKubeletHung,
+			wantUnhealthy: false,
+			wantSuspect:   true,
+			wantRecheck:   8 * time.Second,
+		},
+		{
+			// Lease 25s stale, Ready still True, the agent's last report (all active) 30s old, before the renewal: no cause yet and not unhealthy, but suspect; look again once the storm has settled (in 5s: 20s stale + 10s StormSettle).
 			name:          "lease stale, Ready still True, agent report older than the renewal",
 			in:            Input{Node: node(readyTrue), Lease: lease(25 * time.Second), Report: report(30*time.Second, kubeletActive, runtimeActive), Now: now},
 			wantCauses:    nil,
 			wantUnhealthy: false,
 			wantSuspect:   true,
-			wantRecheck:   31 * time.Second,
+			wantRecheck:   5 * time.Second,
 		},
 		{
 			// No Lease at all, but the lifecycle controller says NodeStatusUnknown → KubeletDown on the condition alone.
