@@ -8,6 +8,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -82,17 +83,26 @@ func CacheOptions() cache.Options {
 	}
 }
 
-// stripNode drops what nodeward never reads from cached Nodes: managedFields,
-// the image list (often the largest part of a Node) and volume lists.
+// stripNode keeps of a cached Node only what nodeward reads — name, UID,
+// labels, its own annotations, spec.unschedulable and the conditions — and
+// drops the rest: managedFields, images (often the largest part of a
+// Node), volumes, addresses, capacity, node info, taints and other
+// components' annotations. (What needs more, the drain and the uncordon,
+// reads the Node from the API.)
 func stripNode(in any) (any, error) {
-	if n, ok := in.(*corev1.Node); ok {
-		n.ManagedFields = nil
-		n.Status.Images = nil
-		n.Status.VolumesAttached = nil
-		n.Status.VolumesInUse = nil
-		delete(n.Annotations, "node.alpha.kubernetes.io/ttl")
+	n, ok := in.(*corev1.Node)
+	if !ok {
+		return in, nil
 	}
-	return in, nil
+	n.ManagedFields = nil
+	for k := range n.Annotations {
+		if !strings.HasPrefix(k, v1alpha1.GroupVersion.Group+"/") {
+			delete(n.Annotations, k)
+		}
+	}
+	n.Spec = corev1.NodeSpec{Unschedulable: n.Spec.Unschedulable}
+	n.Status = corev1.NodeStatus{Conditions: n.Status.Conditions}
+	return n, nil
 }
 
 // Setup registers the indexes and every controller with mgr.
