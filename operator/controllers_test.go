@@ -15,7 +15,7 @@ func TestStripNode(t *testing.T) {
 	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Message: "kubelet is posting ready status"}
 	in := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "worker-1", UID: "u1", Labels: map[string]string{"pool": "a"},
-			Annotations: map[string]string{v1alpha1.AnnotationCordonedBy: "rec", v1alpha1.AnnotationMaintenance: "", "node.alpha.kubernetes.io/ttl": "0", "csi.volume.kubernetes.io/nodeid": "{}"},
+			Annotations:   map[string]string{v1alpha1.AnnotationCordonedBy: "rec", v1alpha1.AnnotationMaintenance: "", "node.alpha.kubernetes.io/ttl": "0", "csi.volume.kubernetes.io/nodeid": "{}"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
 		Spec: corev1.NodeSpec{Unschedulable: true, PodCIDR: "10.0.0.0/24", Taints: []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}}},
 		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{ready},
