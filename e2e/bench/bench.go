@@ -248,14 +248,14 @@ func (r *run) do(ctx context.Context) error {
 // steady waits for things to settle, then counts writes for Steady.
 func (r *run) steady(ctx context.Context) error {
 	settle := 30 * time.Second
-	r.logf("settling: at least %s, and until no node is diagnosed and the cluster is not degraded (at most 10m); then counting requests for %s with nothing failing", settle, r.cfg.Steady)
+	r.logf("settling: at least %s, and until no node is diagnosed and the cluster is not degraded (at most 3m); then counting requests for %s with nothing failing", settle, r.cfg.Steady)
 	if err := sleep(ctx, settle); err != nil {
 		return err
 	}
 	t0 := time.Now()
 	var diags int
 	var degraded bool
-	_ = wait.PollUntilContextTimeout(ctx, 5*time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+	_ = wait.PollUntilContextTimeout(ctx, 5*time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		l := &v1alpha1.NodeDiagnosisList{}
 		if err := r.cl.List(ctx, l); err != nil {
 			return false, nil

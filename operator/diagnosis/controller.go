@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -45,10 +46,18 @@ const IndexEventNode = "involvedObject.name"
 // EventReasonSystemOOM is the kubelet's Event for a system OOM kill.
 const EventReasonSystemOOM = "SystemOOM"
 
+// Workers is how many nodes are diagnosed at once. Each node is its own
+// work item (never two workers on one node); the work is mostly waiting for
+// the apiserver to take a NodeDiagnosis write, so when many nodes flap at
+// once (5,000 kwok nodes on two cores: a queue of 4,600 with one worker) a
+// node whose kubelet just died does not wait behind all of them.
+const Workers = 8
+
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("diagnosis").
+		WithOptions(controller.Options{MaxConcurrentReconciles: Workers}).
 		For(&corev1.Node{}, builder.WithPredicates(NodeHealthChanged())).
 		Watches(&v1alpha1.NodeReport{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(ReportChanged())).
 		Watches(&corev1.Event{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
