@@ -50,12 +50,11 @@ type ClusterDetector struct {
 	// the storm breaker's counts).
 	Changed chan event.GenericEvent
 
-	mu        sync.Mutex
-	state     ClusterState
-	lastOver  time.Time
-	lastLate  []string
-	late      map[string]bool
-	published bool
+	mu       sync.Mutex
+	state    ClusterState
+	lastOver time.Time
+	lastLate []string
+	late     map[string]bool
 	// lastPublish is when the ClusterDiagnosis was last written; while the
 	// cluster stays degraded its counts are refreshed at most every
 	// publishEvery (they move with every scan in a storm).
