@@ -6,14 +6,17 @@ SHELL := /usr/bin/env bash -o pipefail
 K8S_VERSION          ?= v1.37.2
 CONTROLLER_TOOLS_VER ?= v0.23.0
 BIN                  := $(CURDIR)/bin
+# Slow builds are cached by version outside the clone, so a fresh clone (CI
+# clones afresh every run) rebuilds nothing that a clone before it built.
+NODEWARD_CACHE       ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nodeward
 # The real control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler) built from the Go module proxy, cached by version.
-CONTROLPLANE_DIR     := $(BIN)/controlplane/$(K8S_VERSION)
+CONTROLPLANE_DIR     := $(NODEWARD_CACHE)/controlplane/$(K8S_VERSION)
 CONTROLPLANE         := $(CONTROLPLANE_DIR)/.complete
-CONTROLLER_GEN       := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VER)
+CONTROLLER_GEN       := $(NODEWARD_CACHE)/controller-gen-$(CONTROLLER_TOOLS_VER)
 # kwok (simulated nodes and pods at scale) for make bench, cached by version.
 KWOK_VERSION         ?= v0.8.0
-KWOK                 := $(BIN)/kwok-$(KWOK_VERSION)
+KWOK                 := $(NODEWARD_CACHE)/kwok-$(KWOK_VERSION)
 BENCH_NODES          ?= 100
 BENCH_PODS_PER_NODE  ?= 10
 BENCH_ARGS           ?=
@@ -73,12 +76,12 @@ $(CONTROLPLANE):
 kwok: $(KWOK) ## Build kwok (KWOK_VERSION, default v0.8.0) from the Go module proxy into bin/, once per version.
 
 $(KWOK):
-	GOBIN=$(BIN)/.kwok-$(KWOK_VERSION) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
-	mv $(BIN)/.kwok-$(KWOK_VERSION)/kwok $@ && rmdir $(BIN)/.kwok-$(KWOK_VERSION)
+	GOBIN=$(NODEWARD_CACHE)/.kwok-$(KWOK_VERSION) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+	mv $(NODEWARD_CACHE)/.kwok-$(KWOK_VERSION)/kwok $@ && rmdir $(NODEWARD_CACHE)/.kwok-$(KWOK_VERSION)
 
 $(CONTROLLER_GEN):
-	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VER)
-	mv $(BIN)/controller-gen $@
+	GOBIN=$(NODEWARD_CACHE)/.controller-gen go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VER)
+	mv $(NODEWARD_CACHE)/.controller-gen/controller-gen $@ && rmdir $(NODEWARD_CACHE)/.controller-gen
 
 ##@ Test
 

@@ -25,7 +25,7 @@ func main() {
 	flag.DurationVar(&cfg.StormObserve, "storm-observe", 100*time.Second, "how long to watch the storm")
 	flag.DurationVar(&cfg.Steady, "steady", time.Minute, "steady-state window")
 	flag.StringVar(&cfg.OutDir, "out", ".bench", "results directory")
-	flag.StringVar(&cfg.ControlPlaneDir, "controlplane-dir", "", "control-plane binaries (default bin/controlplane/<version>)")
+	flag.StringVar(&cfg.ControlPlaneDir, "controlplane-dir", "", "control-plane binaries (default ~/.cache/nodeward/controlplane/<version>)")
 	flag.StringVar(&cfg.BinDir, "bin-dir", "", "directory of nodeward-operator (default bin/)")
 	flag.StringVar(&cfg.Kwok, "kwok", "bin/kwok-v0.8.0", "kwok binary")
 	flag.StringVar(&cfg.KwokVersion, "kwok-version", "v0.8.0", "kwok version, for the record")

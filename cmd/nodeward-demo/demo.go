@@ -42,7 +42,7 @@ func runDemo(args []string) error {
 	fs.IntVar(&o.nodes, "nodes", 3, "Number of simulated worker nodes.")
 	fs.StringVar(&o.target, "node", "worker-2", "The node the scenario breaks.")
 	fs.StringVar(&o.dir, "dir", ".demo", "State directory: kubeconfig, logs, the control address for `nodeward-demo inject`.")
-	fs.StringVar(&o.controlPlaneDir, "controlplane-dir", "", "Directory of the control-plane binaries (default: bin/controlplane/"+controlplane.Version+").")
+	fs.StringVar(&o.controlPlaneDir, "controlplane-dir", "", "Directory of the control-plane binaries (default: ~/.cache/nodeward/controlplane/"+controlplane.Version+").")
 	fs.StringVar(&o.binDir, "bin-dir", "", "Directory of nodeward-operator and kubectl-nodeward (default: bin/).")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "How long the scenario may take before it counts as failed.")
 	fs.DurationVar(&o.approveAfter, "approve-after", 30*time.Second, "In the "+ScenarioApproval+" scenario, how long to wait for a person to approve or reject before the demo approves as "+approverUser+".")

@@ -1,8 +1,6 @@
 package controlplane
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,10 +14,6 @@ const Version = "v1.37.2"
 // binDirEnv names the environment variable that overrides DefaultBinDir.
 const binDirEnv = "NODEWARD_CONTROLPLANE_BIN"
 
-// modulePath identifies the repository root: the directory whose go.mod
-// declares this module.
-const modulePath = "github.com/nodeward/nodeward"
-
 // Names of the component binaries, as found in the bin dir.
 const (
 	etcdBin              = "etcd"
@@ -29,19 +23,19 @@ const (
 )
 
 // DefaultBinDir returns the directory holding the control-plane binaries:
-// $NODEWARD_CONTROLPLANE_BIN if set, else <repo root>/bin/controlplane/<Version>,
-// where the repo root is found by walking up from the working directory to
-// the directory whose go.mod declares module github.com/nodeward/nodeward.
+// $NODEWARD_CONTROLPLANE_BIN if set, else nodeward/controlplane/<Version> in
+// the user's cache directory ($XDG_CACHE_HOME or ~/.cache), where `make
+// controlplane` builds them: outside the clone, so a fresh clone reuses them.
 // It does not check that the binaries exist.
 func DefaultBinDir() (string, error) {
 	if dir := os.Getenv(binDirEnv); dir != "" {
 		return dir, nil
 	}
-	root, err := repoRoot()
+	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("no cache directory for the control-plane binaries (set $%s): %w", binDirEnv, err)
 	}
-	return filepath.Join(root, "bin", "controlplane", Version), nil
+	return filepath.Join(cache, "nodeward", "controlplane", Version), nil
 }
 
 // EnvtestAssets returns the directory to use as KUBEBUILDER_ASSETS (or
@@ -74,48 +68,4 @@ func checkBinaries(dir string, names ...string) error {
 			strings.Join(missing, ", "), dir, binDirEnv, fs.ErrNotExist)
 	}
 	return nil
-}
-
-// repoRoot walks up from the working directory to the directory whose go.mod
-// declares modulePath.
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		mod, err := goModModule(filepath.Join(dir, "go.mod"))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		if mod == modulePath {
-			return dir, nil
-		}
-		if parent := filepath.Dir(dir); parent == dir {
-			return "", fmt.Errorf("no go.mod declaring module %s in %s or any parent directory (set $%s)", modulePath, wd, binDirEnv)
-		}
-	}
-}
-
-// goModModule returns the module path declared by the go.mod file at path,
-// or "" if it declares none.
-func goModModule(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		rest, ok := strings.CutPrefix(line, "module")
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
-			continue
-		}
-		return strings.Trim(strings.TrimSpace(rest), `"`+"`"), nil
-	}
-	return "", sc.Err()
 }

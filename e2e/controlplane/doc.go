@@ -4,9 +4,9 @@
 // nodeward end-to-end tests and the demo.
 //
 // The components are not downloaded: they are the binaries of Kubernetes
-// [Version] built from the Go module proxy into <repo root>/bin/controlplane/
-// (see e2e/tools and `make controlplane`), or the directory named by
-// $NODEWARD_CONTROLPLANE_BIN.
+// [Version] built from the Go module proxy into the user's cache directory,
+// ~/.cache/nodeward/controlplane/<Version> (see e2e/tools and `make
+// controlplane`), or the directory named by $NODEWARD_CONTROLPLANE_BIN.
 //
 // Start generates everything the components need into a work directory
 // (a CA and the apiserver's serving certificate, a service-account signing
