@@ -73,7 +73,7 @@ func (e *Executor) restartUnit(ctx context.Context, rem *v1alpha1.Remediation, s
 		task = &v1alpha1.NodeTask{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:   rem.Name,
-				Labels: map[string]string{v1alpha1.LabelNode: rem.Spec.NodeName, v1alpha1.LabelRemediation: rem.Name},
+				Labels: map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(rem.Spec.NodeName), v1alpha1.LabelRemediation: v1alpha1.LabelValue(rem.Name)},
 			},
 			Spec: v1alpha1.NodeTaskSpec{NodeName: rem.Spec.NodeName, Action: v1alpha1.NodeActionRestartUnit, Unit: unit, Remediation: rem.Name},
 		}

@@ -121,7 +121,7 @@ func (e *Executor) editGrace(ctx context.Context, rem *v1alpha1.Remediation, ste
 		task = &v1alpha1.NodeTask{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:   name,
-				Labels: map[string]string{v1alpha1.LabelNode: target, v1alpha1.LabelRemediation: rem.Name},
+				Labels: map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(target), v1alpha1.LabelRemediation: v1alpha1.LabelValue(rem.Name)},
 			},
 			Spec: v1alpha1.NodeTaskSpec{NodeName: target, Action: v1alpha1.NodeActionEditConfig, Remediation: rem.Name,
 				Edit: &v1alpha1.ConfigEdit{
