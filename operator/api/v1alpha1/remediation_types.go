@@ -73,6 +73,13 @@ const (
 	ReasonNodeGone          = "NodeGone"
 	ReasonUnsupportedAction = "UnsupportedAction"
 	ReasonInProgress        = "InProgress"
+	// ReasonStepTimeout: a step kept failing (an API error, e.g. its
+	// NodeTask could not be created) until its timeout, counted from the
+	// step's start.
+	ReasonStepTimeout = "StepTimeout"
+	// ReasonNodeTaskVanished: the record's NodeTask was handed out and then
+	// deleted; whether the action ran is unknown, and it is not repeated.
+	ReasonNodeTaskVanished = "NodeTaskVanished"
 
 	// Reasons a record waits (phase Pending) or ends without acting (Skipped).
 	ReasonRateLimited        = "RateLimited"
