@@ -106,9 +106,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name,
 			Labels: map[string]string{
-				v1alpha1.LabelNode:   node.Name,
-				v1alpha1.LabelPolicy: m.Policy.Name,
-				v1alpha1.LabelCause:  string(m.Cause.Cause),
+				v1alpha1.LabelNode:   v1alpha1.LabelValue(node.Name),
+				v1alpha1.LabelPolicy: v1alpha1.LabelValue(m.Policy.Name),
+				v1alpha1.LabelCause:  v1alpha1.LabelValue(string(m.Cause.Cause)),
 			},
 		},
 		Spec: v1alpha1.RemediationSpec{

@@ -98,13 +98,16 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return reconcile.Result{}, err
 	}
 	recs := &v1alpha1.RemediationList{}
-	if err := r.Client.List(ctx, recs, client.MatchingLabels{v1alpha1.LabelPolicy: p.Name}); err != nil {
+	if err := r.Client.List(ctx, recs, client.MatchingLabels{v1alpha1.LabelPolicy: v1alpha1.LabelValue(p.Name)}); err != nil {
 		return reconcile.Result{}, err
 	}
 	st := &p.Status
 	st.CoveredNodes, st.UnhealthyNodes = int32(covered), int32(unhealthy)
 	st.Running, st.Held, st.Completed = 0, 0, 0
 	for _, rec := range recs.Items {
+		if rec.Spec.Policy != p.Name {
+			continue // another policy whose long name shares the label value
+		}
 		switch {
 		case rec.Status.Phase == v1alpha1.PhaseRunning:
 			st.Running++

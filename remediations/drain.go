@@ -57,6 +57,12 @@ const (
 	// long after the drain stays cordoned and the record ends, so a record
 	// is never held open forever.
 	uncordonCeiling = 24 * time.Hour
+	// cordonTimeout bounds the Cordon step: a cordon the API keeps refusing
+	// fails the record.
+	cordonTimeout = 2 * time.Minute
+	// drainGrace is how much longer than the drain's own timeout the Drain
+	// step may take: the time to read what the drain left behind.
+	drainGrace = time.Minute
 	// drainPoll is how often a running drain is looked at.
 	drainPoll = 2 * time.Second
 	// uncordonPoll is how often the Uncordon step looks again; Node
@@ -142,6 +148,18 @@ func (drainAction) advance(ctx context.Context, e *Executor, rem *v1alpha1.Remed
 	}
 	e.failStep(rem, step, v1alpha1.ReasonUnsupportedAction, fmt.Sprintf("step %q is not a step of %s", step.Name, rem.Spec.Action.Type), now)
 	return reconcile.Result{}, nil
+}
+
+// stepTimeout bounds each step from the moment it started: an API error
+// that persists (a cordon refused, the pods unreadable) fails the step then.
+func (drainAction) stepTimeout(rem *v1alpha1.Remediation, step string) time.Duration {
+	switch step {
+	case v1alpha1.StepCordon:
+		return cordonTimeout
+	case v1alpha1.StepDrain:
+		return drainTimeout(drainParams(rem)) + drainGrace
+	}
+	return uncordonCeiling
 }
 
 func succeed(step *v1alpha1.Step, msg string, now time.Time) {

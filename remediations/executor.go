@@ -43,6 +43,10 @@ type Executor struct {
 	// Kube is a typed clientset for what controller-runtime's client does
 	// not cover (the eviction API through k8s.io/kubectl/pkg/drain).
 	Kube kubernetes.Interface
+	// APIReader reads from the API server, not the cache: it confirms that a
+	// NodeTask the cache does not have is really gone (steps.go). Set by
+	// SetupWithManager when nil.
+	APIReader client.Reader
 	// drains are the CordonDrain drains running in this process (drain.go).
 	drains drainRuns
 	// Notifier, if not nil, POSTs a notice when a record starts waiting for
@@ -85,6 +89,9 @@ var actions = map[v1alpha1.ActionType]action{
 
 // SetupWithManager registers the controller.
 func (e *Executor) SetupWithManager(mgr ctrl.Manager) error {
+	if e.APIReader == nil {
+		e.APIReader = mgr.GetAPIReader()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("executor").
 		For(&v1alpha1.Remediation{}).
@@ -179,7 +186,7 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 		step.StartedAt = ptr.To(metav1.NewTime(now))
 		return reconcile.Result{}, nil
 	}
-	res, err := act.advance(ctx, e, rem, node, step, now)
+	res, err := e.advanceStep(ctx, act, rem, node, step, now)
 	if err == nil && step.Phase == v1alpha1.StepSucceeded && currentStep(rem) < 0 && !rem.Status.Phase.IsTerminal() {
 		e.end(rem, v1alpha1.PhaseSucceeded, v1alpha1.ReasonRecovered, "every step succeeded: "+step.Message, now)
 	}

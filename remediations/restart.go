@@ -64,16 +64,29 @@ func RecoveryTimeout(a v1alpha1.Action) time.Duration {
 	return 2 * time.Minute
 }
 
+// stepTimeout: both steps have the action's recovery timeout, from the
+// moment each started.
+func (restartAction) stepTimeout(rem *v1alpha1.Remediation, _ string) time.Duration {
+	return RecoveryTimeout(rem.Spec.Action)
+}
+
 func (e *Executor) restartUnit(ctx context.Context, rem *v1alpha1.Remediation, step *v1alpha1.Step, unit v1alpha1.Unit, now time.Time) (reconcile.Result, error) {
-	task := &v1alpha1.NodeTask{}
-	err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Name}, task)
-	if apierrors.IsNotFound(err) {
+	task, err := e.handedOutTask(ctx, rem, rem.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if task == nil && rem.Status.NodeTask != "" {
+		e.failVanishedTask(rem, step, rem.Spec.NodeName, now)
+		return reconcile.Result{}, nil
+	}
+	if task == nil {
 		// The task's name is the record's: at most one task per record, even
-		// if this create is retried after a restart.
+		// if this create is retried after a restart. A create that keeps
+		// failing fails the step at its timeout (advanceStep).
 		task = &v1alpha1.NodeTask{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:   rem.Name,
-				Labels: map[string]string{v1alpha1.LabelNode: rem.Spec.NodeName, v1alpha1.LabelRemediation: rem.Name},
+				Labels: map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(rem.Spec.NodeName), v1alpha1.LabelRemediation: v1alpha1.LabelValue(rem.Name)},
 			},
 			Spec: v1alpha1.NodeTaskSpec{NodeName: rem.Spec.NodeName, Action: v1alpha1.NodeActionRestartUnit, Unit: unit, Remediation: rem.Name},
 		}
@@ -82,13 +95,11 @@ func (e *Executor) restartUnit(ctx context.Context, rem *v1alpha1.Remediation, s
 		}
 		klog.FromContext(ctx).Info("Handing unit restart to the node agent", "unit", unit, "nodeTask", task.Name)
 		if err := e.Client.Create(ctx, task); err != nil && !apierrors.IsAlreadyExists(err) {
-			return reconcile.Result{}, fmt.Errorf("creating NodeTask: %w", err)
+			return reconcile.Result{}, fmt.Errorf("creating NodeTask %s: %w", task.Name, err)
 		}
 		rem.Status.NodeTask = task.Name
+		step.Message = ""
 		return reconcile.Result{}, nil
-	}
-	if err != nil {
-		return reconcile.Result{}, err
 	}
 	rem.Status.NodeTask = task.Name
 	switch task.Status.Phase {

@@ -105,11 +105,24 @@ func (e *Executor) tuneTarget(ctx context.Context) (string, error) {
 	return ready[0], nil
 }
 
+// stepTimeout: both steps have tuneTimeout, from the moment each started.
+func (tuneAction) stepTimeout(*v1alpha1.Remediation, string) time.Duration { return tuneTimeout }
+
 func (e *Executor) editGrace(ctx context.Context, rem *v1alpha1.Remediation, step *v1alpha1.Step, want time.Duration, now time.Time) (reconcile.Result, error) {
 	name := TuneTaskName(rem.Name)
-	task := &v1alpha1.NodeTask{}
-	err := e.Client.Get(ctx, client.ObjectKey{Name: name}, task)
-	if apierrors.IsNotFound(err) {
+	task, err := e.handedOutTask(ctx, rem, name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if task == nil && rem.Status.NodeTask != "" {
+		node := "a control-plane node"
+		if rem.Status.Tune != nil && rem.Status.Tune.Node != "" {
+			node = rem.Status.Tune.Node
+		}
+		e.failVanishedTask(rem, step, node, now)
+		return reconcile.Result{}, nil
+	}
+	if task == nil {
 		target, err := e.tuneTarget(ctx)
 		if err != nil {
 			return reconcile.Result{}, err
@@ -121,7 +134,7 @@ func (e *Executor) editGrace(ctx context.Context, rem *v1alpha1.Remediation, ste
 		task = &v1alpha1.NodeTask{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:   name,
-				Labels: map[string]string{v1alpha1.LabelNode: target, v1alpha1.LabelRemediation: rem.Name},
+				Labels: map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(target), v1alpha1.LabelRemediation: v1alpha1.LabelValue(rem.Name)},
 			},
 			Spec: v1alpha1.NodeTaskSpec{NodeName: target, Action: v1alpha1.NodeActionEditConfig, Remediation: rem.Name,
 				Edit: &v1alpha1.ConfigEdit{
@@ -134,14 +147,12 @@ func (e *Executor) editGrace(ctx context.Context, rem *v1alpha1.Remediation, ste
 		}
 		klog.FromContext(ctx).Info("Handing the grace-period edit to the node agent", "controlPlaneNode", target, "value", want, "nodeTask", name)
 		if err := e.Client.Create(ctx, task); err != nil && !apierrors.IsAlreadyExists(err) {
-			return reconcile.Result{}, fmt.Errorf("creating NodeTask: %w", err)
+			return reconcile.Result{}, fmt.Errorf("creating NodeTask %s on %s: %w", name, target, err)
 		}
 		rem.Status.NodeTask = name
 		rem.Status.Tune = &v1alpha1.TuneStatus{Node: target, File: string(v1alpha1.ConfigFileControllerManagerManifest), Key: graceKey}
+		step.Message = ""
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
-	}
-	if err != nil {
-		return reconcile.Result{}, err
 	}
 	rem.Status.NodeTask = name
 	tune := tuneStatus(task)

@@ -104,11 +104,11 @@ func (n *narrator) approvalFlow(ctx context.Context, c *harness.Cluster, node, p
 	var rem v1alpha1.Remediation
 	if !n.waitFor(ctx, timeout, func() bool {
 		recs := &v1alpha1.RemediationList{}
-		if err := c.Client.List(ctx, recs, client.MatchingLabels{v1alpha1.LabelNode: node}); err != nil {
+		if err := c.Client.List(ctx, recs, client.MatchingLabels{v1alpha1.LabelNode: v1alpha1.LabelValue(node)}); err != nil {
 			return false
 		}
 		for _, r := range recs.Items {
-			if r.Status.Reason == v1alpha1.ReasonWaitingForApproval {
+			if r.Spec.NodeName == node && r.Status.Reason == v1alpha1.ReasonWaitingForApproval {
 				rem = r
 				return true
 			}

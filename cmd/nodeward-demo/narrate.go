@@ -193,9 +193,9 @@ func (n *narrator) waitRemediated(ctx context.Context, c client.Client, node str
 	deadline := time.After(timeout)
 	for {
 		recs := &v1alpha1.RemediationList{}
-		if err := c.List(ctx, recs, client.MatchingLabels{v1alpha1.LabelNode: node}); err == nil {
+		if err := c.List(ctx, recs, client.MatchingLabels{v1alpha1.LabelNode: v1alpha1.LabelValue(node)}); err == nil {
 			for _, r := range recs.Items {
-				if r.Status.Phase.IsTerminal() && r.CreationTimestamp.Time.After(n.start.Add(-time.Second)) {
+				if r.Spec.NodeName == node && r.Status.Phase.IsTerminal() && r.CreationTimestamp.Time.After(n.start.Add(-time.Second)) {
 					// Let the narrator print the last lines.
 					time.Sleep(500 * time.Millisecond)
 					return r.Status.Phase == v1alpha1.PhaseSucceeded && nodeReady(ctx, c, node)

@@ -9,6 +9,8 @@ package harness
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -250,7 +253,7 @@ func (c *Cluster) AgentConfig(ctx context.Context, node string) (*rest.Config, e
 // token is bound to it, which puts the node's name into the token.
 func (c *Cluster) agentPod(ctx context.Context, node string) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "nodeward-agent-" + node, Namespace: Namespace, Labels: map[string]string{"app.kubernetes.io/name": "nodeward-agent"}},
+		ObjectMeta: metav1.ObjectMeta{Name: boundedName("nodeward-agent-"+node, 253), Namespace: Namespace, Labels: map[string]string{"app.kubernetes.io/name": "nodeward-agent"}},
 		Spec: corev1.PodSpec{
 			NodeName:           node,
 			ServiceAccountName: "nodeward-agent",
@@ -265,6 +268,17 @@ func (c *Cluster) agentPod(ctx context.Context, node string) (*corev1.Pod, error
 		return nil, err
 	}
 	return pod, nil
+}
+
+// boundedName is name if it has at most max characters, else a prefix of it,
+// a dash and 16 hex characters of its sha256: node names may have 253
+// characters, and so may a pod's name; a file's name 255.
+func boundedName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return strings.TrimRight(name[:max-17], ".-") + "-" + hex.EncodeToString(sum[:])[:16]
 }
 
 // Node returns a simulated node by name.
@@ -302,7 +316,7 @@ func (c *Cluster) AgentKubeconfig(ctx context.Context, node string) (string, err
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(c.CP.Dir, "nodeward-agent-"+node+".kubeconfig")
+	path := filepath.Join(c.CP.Dir, boundedName("nodeward-agent-"+node, 240)+".kubeconfig")
 	return path, writeKubeconfig(cfg, c.CP.CAData, path)
 }
 

@@ -79,13 +79,20 @@ func readyCondition(ctx context.Context, c client.Client, node string) (*corev1.
 	return nil, nil
 }
 
-// remediationsFor lists the records of one node.
+// remediationsFor lists the records of one node: by its label value, then
+// by spec.nodeName (another node may share a long name's label value).
 func remediationsFor(ctx context.Context, c client.Client, node string) ([]v1alpha1.Remediation, error) {
 	list := &v1alpha1.RemediationList{}
-	if err := c.List(ctx, list, client.MatchingLabels{v1alpha1.LabelNode: node}); err != nil {
+	if err := c.List(ctx, list, client.MatchingLabels{v1alpha1.LabelNode: v1alpha1.LabelValue(node)}); err != nil {
 		return nil, err
 	}
-	return list.Items, nil
+	var recs []v1alpha1.Remediation
+	for _, r := range list.Items {
+		if r.Spec.NodeName == node {
+			recs = append(recs, r)
+		}
+	}
+	return recs, nil
 }
 
 func policy(name string, selector map[string]string, mode v1alpha1.Mode, cause v1alpha1.Cause, action v1alpha1.ActionType, forDur time.Duration) *v1alpha1.RemediationPolicy {

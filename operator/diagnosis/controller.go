@@ -137,7 +137,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !exists {
 		diag = &v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{
 			Name:            node.Name,
-			Labels:          map[string]string{v1alpha1.LabelNode: node.Name},
+			Labels:          map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(node.Name)},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}},
 		}}
 		if err := r.Client.Create(ctx, diag); err != nil {

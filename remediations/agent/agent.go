@@ -87,13 +87,15 @@ func (o *Options) defaults() error {
 type Prober = host.Prober
 
 // CacheOptions restricts the agent's cache to its own node's tasks, so an
-// agent never lists or watches another node's work. The agent's NodeReport is
-// not cached: the agent is its only writer.
+// agent never lists or watches another node's work (by the node label, whose
+// value may be shared with another node's: the task runner acts only on tasks
+// whose spec.nodeName is its node). The agent's NodeReport is not cached: the
+// agent is its only writer.
 func CacheOptions(nodeName string) cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.NodeTask{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelNode: nodeName})},
+			&v1alpha1.NodeTask{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelNode: v1alpha1.LabelValue(nodeName)})},
 		},
 	}
 }

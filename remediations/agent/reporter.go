@@ -148,7 +148,7 @@ func (r *reporter) create(ctx context.Context) (*v1alpha1.NodeReport, error) {
 	}
 	rep := &v1alpha1.NodeReport{ObjectMeta: metav1.ObjectMeta{
 		Name:   r.opts.NodeName,
-		Labels: map[string]string{v1alpha1.LabelNode: r.opts.NodeName},
+		Labels: map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(r.opts.NodeName)},
 		OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
 		}},

@@ -111,7 +111,7 @@ func remediation(name, node, pol string, mode v1alpha1.Mode, created time.Durati
 	return &v1alpha1.Remediation{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, CreationTimestamp: *ago(created),
-			Labels: map[string]string{v1alpha1.LabelNode: node, v1alpha1.LabelPolicy: pol, v1alpha1.LabelCause: string(v1alpha1.CauseKubeletDown)},
+			Labels: map[string]string{v1alpha1.LabelNode: v1alpha1.LabelValue(node), v1alpha1.LabelPolicy: v1alpha1.LabelValue(pol), v1alpha1.LabelCause: string(v1alpha1.CauseKubeletDown)},
 		},
 		Spec: v1alpha1.RemediationSpec{
 			NodeName: node, Cause: v1alpha1.CauseKubeletDown, CauseSince: *ago(created + 10*time.Second),

@@ -42,7 +42,10 @@ func (o *HistoryOptions) Validate(args []string) error {
 		return fmt.Errorf("history takes no arguments, got %q", args)
 	}
 	for _, f := range []struct{ name, value string }{{"--node", o.Node}, {"--policy", o.Policy}} {
-		if errs := validation.IsValidLabelValue(f.value); len(errs) > 0 {
+		if f.value == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(f.value); len(errs) > 0 {
 			return fmt.Errorf("%s %q: %s", f.name, f.value, strings.Join(errs, "; "))
 		}
 	}
@@ -57,12 +60,14 @@ func (o *HistoryOptions) Validate(args []string) error {
 }
 
 func (o *HistoryOptions) Run(ctx context.Context) error {
+	// The labels narrow the list; the spec decides (a long name's label
+	// value may be another name's).
 	selector := client.MatchingLabels{}
 	if o.Node != "" {
-		selector[v1alpha1.LabelNode] = o.Node
+		selector[v1alpha1.LabelNode] = v1alpha1.LabelValue(o.Node)
 	}
 	if o.Policy != "" {
-		selector[v1alpha1.LabelPolicy] = o.Policy
+		selector[v1alpha1.LabelPolicy] = v1alpha1.LabelValue(o.Policy)
 	}
 	list := &v1alpha1.RemediationList{}
 	if err := o.Client.List(ctx, list, selector); err != nil {
@@ -71,6 +76,9 @@ func (o *HistoryOptions) Run(ctx context.Context) error {
 	now := o.Clock.Now()
 	records := make([]v1alpha1.Remediation, 0, len(list.Items))
 	for _, r := range list.Items {
+		if o.Node != "" && r.Spec.NodeName != o.Node || o.Policy != "" && r.Spec.Policy != o.Policy {
+			continue
+		}
 		if o.Since == 0 || !r.CreationTimestamp.Time.Before(now.Add(-o.Since)) {
 			records = append(records, r)
 		}

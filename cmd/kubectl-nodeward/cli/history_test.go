@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,60 @@ func TestHistoryStructured(t *testing.T) {
 	}
 }
 
+// longNode has 253 characters; longNode's label value is a node name too, of
+// a node whose records must not show up for longNode (and the other way
+// round). longPolicy has 70 characters.
+var (
+	longNode   = strings.Repeat(strings.Repeat("n", 62)+".", 4) + "z"
+	longPolicy = "restart-dead-kubelets-on-every-worker-pool-in-every-zone-of-the-fleet1"
+)
+
+// --node and --policy take names of any legal length; records of a node or
+// policy whose label value is the same are not shown.
+func TestHistoryLongNames(t *testing.T) {
+	twin := v1alpha1.LabelValue(longNode)
+	if len(longNode) != 253 || twin == longNode {
+		t.Fatalf("longNode has %d chars, label value %q", len(longNode), twin)
+	}
+	objs := []client.Object{
+		remediation("long-kubeletdown-1", longNode, longPolicy, v1alpha1.ModeAutomatic, time.Minute),
+		remediation("twin-kubeletdown-2", twin, v1alpha1.LabelValue(longPolicy), v1alpha1.ModeAutomatic, time.Hour),
+	}
+	for _, tc := range []struct {
+		name string
+		opts HistoryOptions
+		want string
+	}{
+		{"long node", HistoryOptions{Node: longNode}, "long-kubeletdown-1"},
+		{"its label value as a node name", HistoryOptions{Node: twin}, "twin-kubeletdown-2"},
+		{"long policy", HistoryOptions{Policy: longPolicy}, "long-kubeletdown-1"},
+		{"its label value as a policy name", HistoryOptions{Policy: v1alpha1.LabelValue(longPolicy)}, "twin-kubeletdown-2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, out := testEnv(t, objs...)
+			o := tc.opts
+			o.Env, o.Output = env, "json"
+			if err := o.Validate(nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var list v1alpha1.RemediationList
+			if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Items) != 1 || list.Items[0].Name != tc.want {
+				var got []string
+				for _, r := range list.Items {
+					got = append(got, r.Name)
+				}
+				t.Fatalf("records %v, want only %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestHistoryValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -142,8 +197,11 @@ func TestHistoryValidate(t *testing.T) {
 		{name: "bad output", opts: HistoryOptions{Output: "xml"}, wantErr: `--output "xml": must be wide, json or yaml`},
 		// A window into the future makes no sense.
 		{name: "negative since", opts: HistoryOptions{Since: -time.Hour}, wantErr: "--since must not be negative"},
-		// A node name that can't be a label value can't select anything.
+		// A node name that can't be a node's name can't select anything.
 		{name: "bad node", opts: HistoryOptions{Node: "a b"}, wantErr: `--node "a b"`},
+		{name: "bad policy", opts: HistoryOptions{Policy: "-p"}, wantErr: `--policy "-p"`},
+		// Names longer than a label value are names all the same.
+		{name: "long names", opts: HistoryOptions{Node: longNode, Policy: longPolicy}},
 		// history has no positional arguments.
 		{name: "argument", args: []string{"worker-1"}, wantErr: "history takes no arguments"},
 	} {

@@ -73,6 +73,13 @@ const (
 	ReasonNodeGone          = "NodeGone"
 	ReasonUnsupportedAction = "UnsupportedAction"
 	ReasonInProgress        = "InProgress"
+	// ReasonStepTimeout: a step kept failing (an API error, e.g. its
+	// NodeTask could not be created) until its timeout, counted from the
+	// step's start.
+	ReasonStepTimeout = "StepTimeout"
+	// ReasonNodeTaskVanished: the record's NodeTask was handed out and then
+	// deleted; whether the action ran is unknown, and it is not repeated.
+	ReasonNodeTaskVanished = "NodeTaskVanished"
 
 	// Reasons a record waits (phase Pending) or ends without acting (Skipped).
 	ReasonRateLimited        = "RateLimited"
@@ -161,12 +168,23 @@ const (
 	AnnotationCordonedBy = "nodeward.io/cordoned-by"
 )
 
-// Labels the operator puts on records and tasks so they can be found without
-// scanning.
+// Labels nodeward puts on its objects so they can be found without
+// scanning. Their values are LabelValue(name): the name itself when it fits a
+// label value (63 characters), else a readable prefix and a hash. The full
+// names are in spec fields, which are what counts: select by label, then
+// keep the objects whose field names the name.
 const (
-	LabelNode        = "nodeward.io/node"
-	LabelPolicy      = "nodeward.io/policy"
-	LabelCause       = "nodeward.io/cause"
+	// LabelNode on records, NodeTasks, NodeDiagnoses and NodeReports: the
+	// node (full name: spec.nodeName of records and NodeTasks, the object's
+	// name of NodeDiagnoses and NodeReports).
+	LabelNode = "nodeward.io/node"
+	// LabelPolicy on records: the policy that decided (full name:
+	// spec.policy).
+	LabelPolicy = "nodeward.io/policy"
+	// LabelCause on records: the cause (full name: spec.cause).
+	LabelCause = "nodeward.io/cause"
+	// LabelRemediation on NodeTasks: the record the task serves (full
+	// name: spec.remediation).
 	LabelRemediation = "nodeward.io/remediation"
 	// LabelExclude on a Node keeps every policy away from it.
 	LabelExclude = "nodeward.io/exclude"
