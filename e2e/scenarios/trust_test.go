@@ -507,9 +507,9 @@ func peopleRolesSAR(ctx context.Context, t *testing.T, c *harness.Cluster) {
 		"nodeward-approver":      {{Verb: "approve", Resource: "remediations", Group: "nodeward.io"}, {Verb: "patch", Resource: "remediations", Group: "nodeward.io"}},
 		"nodeward-policy-author": {{Verb: "create", Resource: "remediationpolicies", Group: "nodeward.io"}, {Verb: "delete", Resource: "remediationpolicies", Group: "nodeward.io"}},
 	}
-	sar := func(user string, a attr) bool {
+	sar := func(user string, a attr, groups ...string) bool {
 		t.Helper()
-		r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: &a}}
+		r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &a}}
 		if err := c.Client.Create(ctx, r); err != nil {
 			t.Fatalf("SubjectAccessReview %s %+v: %v", user, a, err)
 		}
@@ -536,6 +536,11 @@ func peopleRolesSAR(ctx context.Context, t *testing.T, c *harness.Cluster) {
 	}
 	if sar("system:serviceaccount:"+harness.Namespace+":nodeward-agent", op) {
 		t.Errorf("the agent's service account has the verb operate")
+	}
+	// A cluster admin's verb "*" includes operate: the e2e tests' admin
+	// writes records and status like the operator.
+	if !sar("admin", op, "system:masters") {
+		t.Errorf("system:masters lacks the verb operate")
 	}
 }
 
