@@ -288,7 +288,9 @@ func TestTrustBoundaries(t *testing.T) {
 	}
 	bind("approver", "nodeward-approver")
 	for _, u := range users {
-		cl, err := client.New(c.CP.RestConfig(u.Name), client.Options{Scheme: c.Scheme})
+		cfg := c.CP.RestConfig(u.Name)
+		cfg.QPS, cfg.Burst = 100, 200 // client-go's default 5/s would make the matrix wait on itself
+		cl, err := client.New(cfg, client.Options{Scheme: c.Scheme})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -507,10 +509,16 @@ func peopleRolesSAR(ctx context.Context, t *testing.T, c *harness.Cluster) {
 		"nodeward-approver":      {{Verb: "approve", Resource: "remediations", Group: "nodeward.io"}, {Verb: "patch", Resource: "remediations", Group: "nodeward.io"}},
 		"nodeward-policy-author": {{Verb: "create", Resource: "remediationpolicies", Group: "nodeward.io"}, {Verb: "delete", Resource: "remediationpolicies", Group: "nodeward.io"}},
 	}
+	cfg := c.CP.RestConfig("admin")
+	cfg.QPS, cfg.Burst = 100, 200 // about 280 reviews
+	admin, err := client.New(cfg, client.Options{Scheme: c.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sar := func(user string, a attr, groups ...string) bool {
 		t.Helper()
 		r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: groups, ResourceAttributes: &a}}
-		if err := c.Client.Create(ctx, r); err != nil {
+		if err := admin.Create(ctx, r); err != nil {
 			t.Fatalf("SubjectAccessReview %s %+v: %v", user, a, err)
 		}
 		return r.Status.Allowed
