@@ -32,6 +32,13 @@ import (
 // events, and for CordonDrain patches nodes (cordon, uncordon) and evicts
 // pods through the eviction API (it never deletes a pod).
 //
+// The verb "operate" on remediations.nodeward.io is the operator's identity
+// at admission: config/admission/operator_only.yaml lets only a caller the
+// authorizer grants it create and delete records, write their status, write
+// NodeTask specs and diagnoses (config/rbac/agent/own_node_policy.yaml
+// likewise exempts it). No rule names a namespace or service account, so
+// nodeward keeps its rules in any namespace; no other shipped role has it.
+//
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
@@ -44,7 +51,7 @@ import (
 // +kubebuilder:rbac:groups=nodeward.io,resources=clusterdiagnoses/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediationpolicies/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=nodeward.io,resources=remediations,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=nodeward.io,resources=remediations,verbs=get;list;watch;create;delete;operate
 // +kubebuilder:rbac:groups=nodeward.io,resources=remediations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=nodeward.io,resources=nodediagnoses,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=nodeward.io,resources=nodediagnoses/status,verbs=get;update;patch
