@@ -46,7 +46,7 @@ func (e *Executor) distrustStatus(ctx context.Context, rem *v1alpha1.Remediation
 	if len(seen) == 0 {
 		return false
 	}
-	msg := fmt.Sprintf("found %s without nodeward's start proof: nodeward did not start this record, so that status was discarded; the record is treated as not started and every check runs again before anything is done (the approval too); nothing was done",
+	msg := fmt.Sprintf("the status says the record started (%s) but carries no valid start proof: nodeward did not start it, so that status was discarded; the record is treated as not started and every check runs again before anything is done (the approval too); nothing was done",
 		strings.Join(seen, ", "))
 	klog.FromContext(ctx).Info("Discarding a remediation status nodeward did not write", "found", seen)
 	rem.Status = v1alpha1.RemediationStatus{}

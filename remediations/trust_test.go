@@ -121,7 +121,7 @@ func TestExecutorDiscardsForgedRunning(t *testing.T) {
 			rem, res := e.reconcile()
 			wantPhase(t, rem, v1alpha1.PhasePending, v1alpha1.ReasonStatusDiscarded)
 			wantSteps(t, rem, v1alpha1.StepPending, v1alpha1.StepPending)
-			wantMessage(t, rem, forge.sign, "without nodeward's start proof", "every check runs again", "nothing was done")
+			wantMessage(t, rem, forge.sign, "carries no valid start proof", "every check runs again", "nothing was done")
 			if rem.Status.StartedAt != nil || rem.Status.StartProof != "" || res != (reconcile.Result{}) {
 				t.Errorf("startedAt %v, proof %q, requeue %+v", rem.Status.StartedAt, rem.Status.StartProof, res)
 			}

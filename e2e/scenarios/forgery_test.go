@@ -241,7 +241,7 @@ func forgedWaitsAgain(t *testing.T, c *harness.Cluster, name, reason string) {
 			meta.FindStatusCondition(r.Status.Conditions, v1alpha1.RemediationConditionStatusForged) != nil, nil
 	})
 	cond := meta.FindStatusCondition(r.Status.Conditions, v1alpha1.RemediationConditionStatusForged)
-	if !strings.Contains(cond.Message, "phase Running") || !strings.Contains(cond.Message, "without nodeward's start proof") || r.Status.StartedAt != nil {
+	if !strings.Contains(cond.Message, "phase Running") || !strings.Contains(cond.Message, "carries no valid start proof") || r.Status.StartedAt != nil {
 		t.Errorf("%s: condition %q, startedAt %v", name, cond.Message, r.Status.StartedAt)
 	}
 	t.Logf("%s waits again (%s); StatusForged: %s", name, r.Status.Reason, cond.Message)
