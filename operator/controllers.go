@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -65,6 +66,9 @@ type Options struct {
 	// Notifier, if not nil, announces records waiting for approval to a
 	// webhook.
 	Notifier *remediations.Notifier
+	// SealSecret is the Secret holding the key the operator seals its
+	// records and proves their start with (sealkey.go); created if absent.
+	SealSecret types.NamespacedName
 	// ApprovalStamp serves the mutating webhook that stamps approval.decidedBy
 	// and approval.decidedAt (operator/admission) on mgr's webhook server,
 	// which the caller configures with a serving certificate.
@@ -125,6 +129,23 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("indexing remediations by node: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.Remediation{}, policies.IndexRemediationPolicy, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.Remediation).Spec.Policy}
+	}); err != nil {
+		return fmt.Errorf("indexing remediations by policy: %w", err)
+	}
+	if opts.SealSecret.Name == "" || opts.SealSecret.Namespace == "" {
+		return fmt.Errorf("no seal key Secret given (namespace/name)")
+	}
+	// Read once, from the API server: no Secret informer.
+	key, err := LoadSealKey(ctx, mgr.GetAPIReader(), mgr.GetClient(), opts.SealSecret)
+	if err != nil {
+		return err
+	}
+	sealer, err := policies.NewSealer(key)
+	if err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Event{}, diagnosis.IndexEventNode, func(o client.Object) []string {
 		return []string{o.(*corev1.Event).InvolvedObject.Name}
 	}); err != nil {
@@ -149,9 +170,9 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	}
 	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
 		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
-		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder},
+		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Sealer: sealer},
 		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder, Heartbeats: detector, HeartbeatsChanged: detector.Changed},
-		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube, Notifier: opts.Notifier, Heartbeats: detector},
+		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube, Notifier: opts.Notifier, Heartbeats: detector, Sealer: sealer},
 		&remediations.Retention{Client: mgr.GetClient(), Clock: opts.Clock},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {

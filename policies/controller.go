@@ -21,6 +21,11 @@ import (
 // IndexRemediationNode indexes Remediations by spec.nodeName.
 const IndexRemediationNode = "spec.nodeName"
 
+// IndexRemediationPolicy indexes Remediations by spec.policy: the limits
+// count a policy's records by the field, which every record has, not by a
+// label, which a record may lack.
+const IndexRemediationPolicy = "spec.policy"
+
 // Reconciler turns NodeDiagnoses into Remediation records. It is keyed by
 // node name: diagnoses exist only for unhealthy nodes, so its work follows
 // the number of unhealthy nodes, not the size of the cluster.
@@ -28,6 +33,9 @@ type Reconciler struct {
 	Client   client.Client
 	Clock    clock.Clock
 	Recorder events.EventRecorder
+	// Sealer seals every record created with the operator's key; the
+	// executor acts only on sealed records.
+	Sealer *Sealer
 }
 
 // SetupWithManager registers the controller.
@@ -121,6 +129,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			Action:           *m.Policy.Spec.Action.DeepCopy(),
 			Mode:             m.Policy.Spec.Mode,
 		},
+	}
+	if r.Sealer != nil {
+		r.Sealer.SealRecord(rec)
 	}
 	log.Info("Creating remediation", "remediation", name, "cause", m.Cause.Cause, "policy", m.Policy.Name, "action", m.Policy.Spec.Action.Type, "mode", m.Policy.Spec.Mode)
 	if err := r.Client.Create(ctx, rec); err != nil {

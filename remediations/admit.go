@@ -53,7 +53,7 @@ func (e *Executor) admit(ctx context.Context, p *v1alpha1.RemediationPolicy, rem
 	}
 	in.NodeRecords = byNode.Items
 	byPolicy := &v1alpha1.RemediationList{}
-	if err := e.Client.List(ctx, byPolicy, client.MatchingLabels{v1alpha1.LabelPolicy: p.Name}); err != nil {
+	if err := e.Client.List(ctx, byPolicy, client.MatchingFields{policies.IndexRemediationPolicy: p.Name}); err != nil {
 		return policies.Verdict{}, err
 	}
 	in.PolicyRecords = byPolicy.Items

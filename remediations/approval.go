@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -51,13 +50,16 @@ func (p *pendingApprovals) set(name string, waiting bool) {
 // not passed, ends the record Skipped when it was rejected or expired
 // (done=true), and returns done=false once it was approved, so that start
 // checks again that the cause is still there and the limits allow acting.
-func (e *Executor) awaitApproval(ctx context.Context, rem *v1alpha1.Remediation, now time.Time) (res reconcile.Result, done bool, err error) {
+func (e *Executor) awaitApproval(ctx context.Context, rem *v1alpha1.Remediation, p *v1alpha1.RemediationPolicy, now time.Time) (res reconcile.Result, done bool, err error) {
 	if a := rem.Approval; a != nil {
 		e.approvals.set(rem.Name, false)
 		if a.Decision == v1alpha1.DecisionRejected {
 			e.skip(rem, v1alpha1.ReasonRejected, fmt.Sprintf("rejected by %s at %s: %s; nothing was done",
 				a.DecidedBy, a.DecidedAt.UTC().Format(time.RFC3339), a.Reason), now)
 			return reconcile.Result{}, true, nil
+		}
+		if a.Decision != v1alpha1.DecisionApproved { // the CRD allows no other value
+			return reconcile.Result{}, true, fmt.Errorf("record %s: approval.decision %q is neither %s nor %s", rem.Name, a.Decision, v1alpha1.DecisionApproved, v1alpha1.DecisionRejected)
 		}
 		if rem.Status.Reason == v1alpha1.ReasonWaitingForApproval {
 			klog.FromContext(ctx).Info("Remediation approved", "by", a.DecidedBy, "reason", a.Reason)
@@ -66,10 +68,7 @@ func (e *Executor) awaitApproval(ctx context.Context, rem *v1alpha1.Remediation,
 		return reconcile.Result{}, false, nil
 	}
 	timeout := v1alpha1.DefaultApprovalTimeout
-	p := &v1alpha1.RemediationPolicy{}
-	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.Policy}, p); client.IgnoreNotFound(err) != nil {
-		return reconcile.Result{}, true, err
-	} else if err == nil && p.Spec.ApprovalTimeout != nil {
+	if p.Spec.ApprovalTimeout != nil {
 		timeout = p.Spec.ApprovalTimeout.Duration
 	}
 	deadline := rem.CreationTimestamp.Add(timeout)
@@ -83,6 +82,12 @@ func (e *Executor) awaitApproval(ctx context.Context, rem *v1alpha1.Remediation,
 	if rem.Status.Reason != v1alpha1.ReasonWaitingForApproval {
 		rem.Status.Reason = v1alpha1.ReasonWaitingForApproval
 		rem.Status.Message = approvalMessage(rem, deadline)
+		if rem.Spec.Mode != v1alpha1.ModeRequireApproval {
+			rem.Status.Message = fmt.Sprintf("policy %s requires approval (the record was decided as %s): %s", p.Name, rem.Spec.Mode, rem.Status.Message)
+			if len(rem.Status.Message) > 4000 {
+				rem.Status.Message = rem.Status.Message[:4000] + "…"
+			}
+		}
 		klog.FromContext(ctx).Info("Remediation waits for approval", "expires", deadline)
 		e.Recorder.Eventf(rem, nil, corev1.EventTypeNormal, "ApprovalRequired", "Approve", "%s", rem.Status.Message)
 		e.Notifier.Notify(ctx, approvalNotice(rem, deadline))

@@ -44,6 +44,7 @@ func drainRecord(p v1alpha1.DrainParams) *v1alpha1.Remediation {
 func running(rem *v1alpha1.Remediation, at string, ds *v1alpha1.DrainStatus) *v1alpha1.Remediation {
 	rem.Status.Phase = v1alpha1.PhaseRunning
 	rem.Status.StartedAt = ptr.To(metav1.NewTime(t0))
+	rem.Status.StartProof = testSealer.StartProof(rem.Name, rem.UID, t0)
 	rem.Status.Steps = drainAction{}.plan(rem)
 	rem.Status.Drain = ds
 	for i := range rem.Status.Steps {
@@ -60,7 +61,7 @@ func newDrainEnv(t *testing.T, rem *v1alpha1.Remediation, kubeNode *corev1.Node,
 	old := evictRetryDelay
 	evictRetryDelay = 20 * time.Millisecond
 	t.Cleanup(func() { evictRetryDelay = old })
-	e := newEnv(t, rem, testNode(nodeReady))
+	e := newEnv(t, rem, testNode(nodeReady), policyFor(rem))
 	kube := kubefake.NewClientset(append([]runtime.Object{kubeNode}, kubeObjs...)...)
 	kube.Resources = []*metav1.APIResourceList{{GroupVersion: "v1", APIResources: []metav1.APIResource{
 		{Name: "pods", Kind: "Pod", Namespaced: true},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +59,10 @@ type Executor struct {
 	// approvals are the RequireApproval records waiting for a person
 	// (approval.go).
 	approvals pendingApprovals
+	// Sealer checks the operator's seal on a record before it starts and
+	// stamps and checks the start proof in its status (trust.go). Without
+	// one nothing is trusted: every record ends Unsealed.
+	Sealer *policies.Sealer
 
 	ledger startLedger
 }
@@ -152,13 +157,19 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 		e.end(rem, v1alpha1.PhaseFailed, v1alpha1.ReasonUnsupportedAction, fmt.Sprintf("action %q is not known to this executor", rem.Spec.Action.Type), now)
 		return reconcile.Result{}, nil
 	}
-	if rem.Status.Phase == "" {
-		rem.Status.Phase = v1alpha1.PhasePending
-		rem.Status.Steps = act.plan(rem)
-		if p, ok := act.(previewer); ok {
-			p.preview(ctx, e, rem, now)
+	// Defence in depth behind admission (trust.go): a status the executor
+	// did not write is discarded, and a record the operator did not seal
+	// never starts.
+	if e.distrustStatus(ctx, rem, act, now) {
+		return reconcile.Result{}, nil
+	}
+	if rem.Status.Phase == "" || rem.Status.Phase == v1alpha1.PhasePending {
+		if e.refuseUnsealed(ctx, rem, act, now) {
+			return reconcile.Result{}, nil
 		}
-		setCondition(rem, metav1.ConditionUnknown, v1alpha1.ReasonInProgress, "planned", now)
+	}
+	if rem.Status.Phase == "" {
+		e.planSteps(ctx, rem, act, now)
 		return reconcile.Result{}, nil
 	}
 	if rem.Status.Phase == v1alpha1.PhasePending {
@@ -193,23 +204,55 @@ func (e *Executor) reconcile(ctx context.Context, rem *v1alpha1.Remediation) (re
 	return res, err
 }
 
-// start decides whether a pending record may start: in DryRun it ends
-// saying what would have been done; in RequireApproval it waits for a
-// person's decision first (approval.go); otherwise the node and the cause must
-// still be there and the policy's limits must allow it, or the record waits
-// saying why (or ends, when waiting can't help).
+// planSteps plans a record that was not started: phase Pending, every step
+// Pending.
+func (e *Executor) planSteps(ctx context.Context, rem *v1alpha1.Remediation, act action, now time.Time) {
+	rem.Status.Phase = v1alpha1.PhasePending
+	rem.Status.Steps = act.plan(rem)
+	if p, ok := act.(previewer); ok {
+		p.preview(ctx, e, rem, now)
+	}
+	setCondition(rem, metav1.ConditionUnknown, v1alpha1.ReasonInProgress, "planned", now)
+}
+
+// start decides whether a pending (and sealed) record may start. Every time,
+// before the first action, it reads the policy again: the record's action
+// must still be the policy's, and the stricter of the record's and the
+// policy's mode applies — in DryRun it ends saying what would have been
+// done; in RequireApproval it waits for a person's decision first
+// (approval.go), even if the record says Automatic. Then the node must still
+// exist, the record's cause episode must still be diagnosed (the same
+// causeSince), and the policy's limits must allow it (policies.Admit), or the
+// record waits saying why (or ends, when waiting can't help).
 func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now time.Time) (reconcile.Result, error) {
 	if rem.Spec.Mode == v1alpha1.ModeDryRun {
-		for i := range rem.Status.Steps {
-			rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
-			rem.Status.Steps[i].Message = "dry run: not carried out"
-		}
-		e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonDryRun,
-			fmt.Sprintf("dry run: would have run %s on node %s; nothing was touched", rem.Spec.Action.Type, rem.Spec.NodeName), now)
+		e.dryRun(rem, "", now)
 		return reconcile.Result{}, nil
 	}
-	if rem.Spec.Mode == v1alpha1.ModeRequireApproval {
-		if res, done, err := e.awaitApproval(ctx, rem, now); done || err != nil {
+	p := &v1alpha1.RemediationPolicy{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.Policy}, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			e.skip(rem, v1alpha1.ReasonPolicyGone, fmt.Sprintf("policy %s was deleted before the remediation started; nothing was done", rem.Spec.Policy), now)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !equality.Semantic.DeepEqual(rem.Spec.Action, p.Spec.Action) {
+		what := fmt.Sprintf("is now %s", p.Spec.Action.Type)
+		if p.Spec.Action.Type == rem.Spec.Action.Type {
+			what = fmt.Sprintf("is still %s, but with other parameters", p.Spec.Action.Type)
+		}
+		e.skip(rem, v1alpha1.ReasonActionChanged, fmt.Sprintf("the record's action %s is not its policy's: policy %s's action %s (generation %d; the record was decided at generation %d); nothing was done",
+			rem.Spec.Action.Type, p.Name, what, p.Generation, rem.Spec.PolicyGeneration), now)
+		return reconcile.Result{}, nil
+	}
+	mode := StricterMode(rem.Spec.Mode, p.Spec.Mode)
+	if mode == v1alpha1.ModeDryRun {
+		e.dryRun(rem, fmt.Sprintf("policy %s is now DryRun (the record was decided as %s): ", p.Name, rem.Spec.Mode), now)
+		return reconcile.Result{}, nil
+	}
+	if mode == v1alpha1.ModeRequireApproval {
+		if res, done, err := e.awaitApproval(ctx, rem, p, now); done || err != nil {
 			return res, err
 		}
 	}
@@ -224,18 +267,15 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 	diag := &v1alpha1.NodeDiagnosis{}
 	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.NodeName}, diag); client.IgnoreNotFound(err) != nil {
 		return reconcile.Result{}, err
-	} else if _, present := diag.Status.Cause(rem.Spec.Cause); err != nil || !present {
+	} else if dc, present := diag.Status.Cause(rem.Spec.Cause); err != nil || !present {
 		e.skip(rem, v1alpha1.ReasonCauseGone,
 			fmt.Sprintf("%s is no longer diagnosed on %s: the node recovered before the remediation started; nothing was done", rem.Spec.Cause, rem.Spec.NodeName), now)
 		return reconcile.Result{}, nil
-	}
-	p := &v1alpha1.RemediationPolicy{}
-	if err := e.Client.Get(ctx, client.ObjectKey{Name: rem.Spec.Policy}, p); err != nil {
-		if apierrors.IsNotFound(err) {
-			e.skip(rem, v1alpha1.ReasonPolicyGone, fmt.Sprintf("policy %s was deleted before the remediation started; nothing was done", rem.Spec.Policy), now)
-			return reconcile.Result{}, nil
-		}
-		return reconcile.Result{}, err
+	} else if dc.Since.Unix() != rem.Spec.CauseSince.Unix() {
+		e.skip(rem, v1alpha1.ReasonEpisodeEnded,
+			fmt.Sprintf("%s is diagnosed on %s since %s, not since %s as when this record was decided: the episode it was decided for ended (a new one gets its own record); nothing was done",
+				rem.Spec.Cause, rem.Spec.NodeName, dc.Since.UTC().Format(time.RFC3339), rem.Spec.CauseSince.UTC().Format(time.RFC3339)), now)
+		return reconcile.Result{}, nil
 	}
 	v, err := e.admit(ctx, p, rem, node, now)
 	if err != nil {
@@ -261,10 +301,51 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 		}
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
+	if e.Sealer == nil { // refuseUnsealed let nothing through without one
+		return reconcile.Result{}, fmt.Errorf("no seal key: can't prove the start of %s", rem.Name)
+	}
 	rem.Status.Phase, rem.Status.Reason, rem.Status.Message, rem.Status.NotBefore = v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress, "", nil
 	rem.Status.StartedAt = ptr.To(metav1.NewTime(now))
+	// Written in the same patch as phase Running: a record found Running
+	// without it was not started here (distrustStatus).
+	rem.Status.StartProof = e.Sealer.StartProof(rem.Name, rem.UID, now)
 	e.ledger.add(rem.Name, now)
 	return reconcile.Result{}, nil
+}
+
+// dryRun ends a record that only says what would have been done.
+func (e *Executor) dryRun(rem *v1alpha1.Remediation, why string, now time.Time) {
+	for i := range rem.Status.Steps {
+		rem.Status.Steps[i].Phase = v1alpha1.StepSkipped
+		rem.Status.Steps[i].Message = "dry run: not carried out"
+	}
+	e.end(rem, v1alpha1.PhaseSkipped, v1alpha1.ReasonDryRun,
+		fmt.Sprintf("%sdry run: would have run %s on node %s; nothing was touched", why, rem.Spec.Action.Type, rem.Spec.NodeName), now)
+}
+
+// StricterMode is the stricter of two modes: DryRun over RequireApproval
+// over Automatic. A mode it does not know counts as DryRun (an empty one
+// too: DryRun is the policy's default).
+func StricterMode(a, b v1alpha1.Mode) v1alpha1.Mode {
+	rank := func(m v1alpha1.Mode) int {
+		switch m {
+		case v1alpha1.ModeAutomatic:
+			return 0
+		case v1alpha1.ModeRequireApproval:
+			return 1
+		}
+		return 2
+	}
+	if rank(a) >= rank(b) {
+		if rank(a) == 2 {
+			return v1alpha1.ModeDryRun
+		}
+		return a
+	}
+	if rank(b) == 2 {
+		return v1alpha1.ModeDryRun
+	}
+	return b
 }
 
 // skip ends a record that never started: every step is Skipped, saying why.

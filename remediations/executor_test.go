@@ -115,6 +115,15 @@ func testPolicy(opts ...func(*v1alpha1.RemediationPolicy)) *v1alpha1.Remediation
 	return p
 }
 
+// policyFor is testPolicy deciding rem: its action, mode and cause.
+func policyFor(rem *v1alpha1.Remediation) *v1alpha1.RemediationPolicy {
+	return testPolicy(func(p *v1alpha1.RemediationPolicy) {
+		p.Spec.Action = *rem.Spec.Action.DeepCopy()
+		p.Spec.Mode = rem.Spec.Mode
+		p.Spec.Causes = []v1alpha1.CauseMatch{{Cause: rem.Spec.Cause}}
+	})
+}
+
 // --- harness --------------------------------------------------------------
 
 type env struct {
@@ -126,7 +135,20 @@ type env struct {
 	ex     *Executor
 }
 
-func newEnv(t *testing.T, objs ...client.Object) *env {
+// testSealer holds the operator's seal key in these tests.
+var testSealer = func() *policies.Sealer {
+	s, err := policies.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+// fakeClient is a fake API with the indexes operator.Setup registers. Every
+// Remediation among objs without a seal annotation is sealed, as the policy
+// controller seals what it creates; give one an empty annotation to leave
+// it unsealed.
+func fakeClient(t *testing.T, objs ...client.Object) client.Client {
 	t.Helper()
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
@@ -135,15 +157,29 @@ func newEnv(t *testing.T, objs ...client.Object) *env {
 	if err := v1alpha1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientBuilder().WithScheme(s).
+	for _, o := range objs {
+		if rem, ok := o.(*v1alpha1.Remediation); ok {
+			if _, has := rem.Annotations[policies.AnnotationSeal]; !has {
+				testSealer.SealRecord(rem)
+			}
+		}
+	}
+	return fake.NewClientBuilder().WithScheme(s).
 		WithStatusSubresource(&v1alpha1.Remediation{}, &v1alpha1.NodeTask{}).
-		// As operator.Setup indexes it.
 		WithIndex(&v1alpha1.Remediation{}, policies.IndexRemediationNode, func(o client.Object) []string {
 			return []string{o.(*v1alpha1.Remediation).Spec.NodeName}
 		}).
+		WithIndex(&v1alpha1.Remediation{}, policies.IndexRemediationPolicy, func(o client.Object) []string {
+			return []string{o.(*v1alpha1.Remediation).Spec.Policy}
+		}).
 		WithObjects(objs...).Build()
+}
+
+func newEnv(t *testing.T, objs ...client.Object) *env {
+	t.Helper()
+	c := fakeClient(t, objs...)
 	e := &env{t: t, ctx: context.Background(), c: c, clock: clocktesting.NewFakeClock(t0), events: events.NewFakeRecorder(10)}
-	e.ex = &Executor{Client: c, Clock: e.clock, Recorder: e.events}
+	e.ex = &Executor{Client: c, Clock: e.clock, Recorder: e.events, Sealer: testSealer}
 	return e
 }
 
@@ -545,7 +581,7 @@ func TestExecutorRestartRuntimeIgnoresLease(t *testing.T) {
 	rec := record(v1alpha1.ActionRestartContainerRuntime, v1alpha1.ModeAutomatic)
 	rec.Spec.Cause = v1alpha1.CauseContainerRuntimeDown
 	e := newEnv(t, testNode(readyCond(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down")), rec,
-		testDiagnosis(nodeName, v1alpha1.CauseContainerRuntimeDown), testPolicy())
+		testDiagnosis(nodeName, v1alpha1.CauseContainerRuntimeDown), policyFor(rec))
 	e.driveToTaskCreated()
 	if task := e.tasks()[0]; task.Spec.Unit != v1alpha1.UnitContainerRuntime {
 		t.Errorf("task unit %s, want containerRuntime", task.Spec.Unit)
@@ -861,7 +897,7 @@ func TestExecutorMaxConcurrent(t *testing.T) {
 	if err := e.c.Get(e.ctx, client.ObjectKey{Name: otherNode}, node); err != nil {
 		t.Fatal(err)
 	}
-	fresh := &Executor{Client: e.c, Clock: e.clock, Recorder: e.events}
+	fresh := &Executor{Client: e.c, Clock: e.clock, Recorder: e.events, Sealer: testSealer}
 	if v, err := fresh.admit(e.ctx, policy, remB, node, e.clock.Now()); err != nil || !v.Allow {
 		t.Fatalf("without the ledger: %+v, %v; want allowed", v, err)
 	}

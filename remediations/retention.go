@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+	"github.com/nodeward/nodeward/policies"
 )
 
 // retentionFloor is the least time a finished record is kept: the node
@@ -64,7 +65,7 @@ func (r *Retention) Reconcile(ctx context.Context, req reconcile.Request) (recon
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	list := &v1alpha1.RemediationList{}
-	if err := r.Client.List(ctx, list, client.MatchingLabels{v1alpha1.LabelPolicy: p.Name}); err != nil {
+	if err := r.Client.List(ctx, list, client.MatchingFields{policies.IndexRemediationPolicy: p.Name}); err != nil {
 		return reconcile.Result{}, err
 	}
 	now := r.Clock.Now()

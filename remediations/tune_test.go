@@ -8,14 +8,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -43,12 +40,6 @@ type tuneWorld struct {
 
 func newTuneWorld(t *testing.T, objs ...client.Object) *tuneWorld {
 	t.Helper()
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
 	grace := metav1.Duration{Duration: 2 * time.Minute}
 	base := []client.Object{
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: tuneWorker},
@@ -72,14 +63,9 @@ func newTuneWorld(t *testing.T, objs ...client.Object) *tuneWorld {
 			},
 		},
 	}
-	c := fake.NewClientBuilder().WithScheme(s).
-		WithStatusSubresource(&v1alpha1.Remediation{}, &v1alpha1.NodeTask{}).
-		WithIndex(&v1alpha1.Remediation{}, policies.IndexRemediationNode, func(o client.Object) []string {
-			return []string{o.(*v1alpha1.Remediation).Spec.NodeName}
-		}).
-		WithObjects(append(base, objs...)...).Build()
+	c := fakeClient(t, append(base, objs...)...)
 	w := &tuneWorld{t: t, ctx: context.Background(), c: c, clock: clocktesting.NewFakeClock(tuneT0)}
-	w.ex = &Executor{Client: c, Clock: w.clock, Recorder: events.NewFakeRecorder(10)}
+	w.ex = &Executor{Client: c, Clock: w.clock, Recorder: events.NewFakeRecorder(10), Sealer: testSealer}
 	return w
 }
 

@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -35,6 +37,7 @@ type options struct {
 	pprofAddr        string
 	leaderElect      bool
 	leaderElectionNS string
+	sealSecret       string
 	leaseDuration    time.Duration
 	renewDeadline    time.Duration
 	retryPeriod      time.Duration
@@ -69,6 +72,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 60*time.Second, "How long a leader's Lease is valid.")
 	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 40*time.Second, "How long the leader keeps trying to renew before it steps down.")
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 10*time.Second, "How often the leader renews its Lease.")
+	fs.StringVar(&o.sealSecret, "seal-secret", "", "NAMESPACE/NAME of the Secret holding the key the operator seals its Remediation records with (created with a random key if absent; only the operator may read it). Default: the leader-election namespace/"+operator.DefaultSealSecretName+".")
 	fs.DurationVar(&o.leaseStaleAfter, "lease-stale-after", diagnosis.DefaultThresholds().LeaseStaleAfter, "A node Lease not renewed for this long counts as stopped heartbeats.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Client QPS towards the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 100, "Client burst towards the API server.")
@@ -82,6 +86,15 @@ func run(args []string) error {
 	logger := zap.New(zap.UseFlagOptions(&o.zap))
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
+
+	sealSecret := types.NamespacedName{Namespace: o.leaderElectionNS, Name: operator.DefaultSealSecretName}
+	if o.sealSecret != "" {
+		ns, name, ok := strings.Cut(o.sealSecret, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("--seal-secret %q: want NAMESPACE/NAME", o.sealSecret)
+		}
+		sealSecret = types.NamespacedName{Namespace: ns, Name: name}
+	}
 
 	var webhookServer webhook.Server
 	if o.webhookCertDir == "" {
@@ -131,7 +144,7 @@ func run(args []string) error {
 	ctx := ctrl.SetupSignalHandler()
 	th := diagnosis.DefaultThresholds()
 	th.LeaseStaleAfter = o.leaseStaleAfter
-	opts := operator.Options{Thresholds: th, ApprovalStamp: webhookServer != nil}
+	opts := operator.Options{Thresholds: th, ApprovalStamp: webhookServer != nil, SealSecret: sealSecret}
 	if o.approvalWebhook != "" {
 		opts.Notifier = remediations.NewNotifier(o.approvalWebhook)
 	}

@@ -102,6 +102,32 @@ const (
 	ReasonExpired            = "Expired"
 )
 
+// Reasons the executor refuses a record it can't trust (defence in depth
+// behind admission: a record or status written by someone else never acts).
+const (
+	// ReasonUnsealed: the record does not carry the operator's seal over its
+	// name and decision; it ends Skipped without acting.
+	ReasonUnsealed = "Unsealed"
+	// ReasonActionChanged: the record's action is not its policy's current
+	// action; it ends Skipped without acting.
+	ReasonActionChanged = "ActionChanged"
+	// ReasonEpisodeEnded: the cause is diagnosed, but since another time than
+	// the record's causeSince: the episode the record was decided for ended;
+	// it ends Skipped without acting (the new episode gets its own record).
+	ReasonEpisodeEnded = "EpisodeEnded"
+	// ReasonStatusDiscarded: the record was found started without the
+	// executor's start proof; that status was discarded and the record waits
+	// again as not started, every gate (the approval too) run anew.
+	ReasonStatusDiscarded = "StatusDiscarded"
+	// ReasonStatusTampered: a record the executor did start was set back to
+	// not started by someone else; it ends Failed rather than act twice.
+	ReasonStatusTampered = "StatusTampered"
+
+	// RemediationConditionStatusForged is True once the executor found and
+	// discarded a status it had not written (ReasonStatusDiscarded).
+	RemediationConditionStatusForged = "StatusForged"
+)
+
 // DefaultApprovalTimeout is how long a RequireApproval record waits for a
 // decision when its policy does not say.
 const DefaultApprovalTimeout = time.Hour
@@ -280,7 +306,18 @@ type RemediationStatus struct {
 	// completedAt is when the record reached a terminal phase.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
-	// conditions: Succeeded.
+	// startProof is the executor's proof that it started this record: an
+	// HMAC-SHA256, with a key only the operator holds, over the record's
+	// name, UID and startedAt, written together with phase Running. A record
+	// found Running (or with a step under way) without a valid proof was not
+	// started by the operator: the executor discards that status and runs
+	// every gate again. It survives operator restarts, so a record the
+	// operator did start is never gated or acted on twice.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	StartProof string `json:"startProof,omitempty"`
+	// conditions: Succeeded, and StatusForged once a status the executor
+	// had not written was discarded.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
