@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -168,11 +169,14 @@ func succeed(step *v1alpha1.Step, msg string, now time.Time) {
 	step.Message = truncate(msg, 2000)
 }
 
+// truncate cuts s to at most n characters (runes, as the CRD's maxLength
+// counts them), ending in "..." when it cut.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	r := []rune(s)
+	return string(r[:n-3]) + "..."
 }
 
 // --- Cordon ----------------------------------------------------------------

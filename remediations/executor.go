@@ -140,6 +140,7 @@ func (e *Executor) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	fitStatus(&rem.Status)
 	if err := e.Client.Status().Patch(ctx, rem, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return reconcile.Result{}, fmt.Errorf("recording remediation status: %w", err)
 	}
@@ -404,6 +405,17 @@ func (e *Executor) end(rem *v1alpha1.Remediation, phase v1alpha1.RemediationPhas
 		status = metav1.ConditionTrue
 	}
 	setCondition(rem, status, reason, msg, now)
+}
+
+// fitStatus cuts the messages the executor writes to the lengths the CRD
+// allows: a message quoted from the agent or the apiserver must never make
+// the status write itself fail and leave a record stuck.
+func fitStatus(st *v1alpha1.RemediationStatus) {
+	st.Message = truncate(st.Message, 4096)
+	for i := range st.Steps {
+		st.Steps[i].Description = truncate(st.Steps[i].Description, 1024)
+		st.Steps[i].Message = truncate(st.Steps[i].Message, 2048)
+	}
 }
 
 func setCondition(rem *v1alpha1.Remediation, status metav1.ConditionStatus, reason, msg string, now time.Time) {

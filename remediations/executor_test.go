@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -913,4 +914,18 @@ func TestExecutorMaxConcurrent(t *testing.T) {
 	})
 	remB, _ = e.reconcileNamed(otherRecord)
 	wantPhase(t, remB, v1alpha1.PhaseRunning, v1alpha1.ReasonInProgress)
+}
+
+func TestFitStatusCutsToTheCRDLimits(t *testing.T) {
+	long := strings.Repeat("é", 5000)
+	st := v1alpha1.RemediationStatus{Message: long, Steps: []v1alpha1.Step{{Description: long, Message: "node agent: " + long}}}
+	fitStatus(&st)
+	for what, got := range map[string]struct {
+		s   string
+		max int
+	}{"message": {st.Message, 4096}, "step description": {st.Steps[0].Description, 1024}, "step message": {st.Steps[0].Message, 2048}} {
+		if n := utf8.RuneCountInString(got.s); n != got.max || !strings.HasSuffix(got.s, "...") || !utf8.ValidString(got.s) {
+			t.Errorf("%s: %d characters (want %d, ending in ...)", what, n, got.max)
+		}
+	}
 }
