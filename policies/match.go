@@ -104,13 +104,20 @@ func Select(policies []v1alpha1.RemediationPolicy, node *corev1.Node, causes []v
 
 // RecordName is the deterministic name of the record for one episode of a
 // cause on a node: a second decision about the same episode can't create a
-// second record, even across operator restarts.
+// second record, even across operator restarts. It is at most
+// MaxRecordName characters long.
 func RecordName(node string, cause v1alpha1.Cause, since metav1.Time) string {
 	base := fmt.Sprintf("%s-%s-%d", node, strings.ToLower(string(cause)), since.Unix())
-	if len(base) <= 253 {
+	if len(base) <= MaxRecordName {
 		return base
 	}
 	sum := sha256.Sum256([]byte(base))
 	// A cut right after a dot would leave ".-", which is not a valid name.
-	return strings.TrimRight(base[:253-17], ".") + "-" + hex.EncodeToString(sum[:])[:16]
+	return strings.TrimRight(base[:MaxRecordName-17], ".") + "-" + hex.EncodeToString(sum[:])[:16]
 }
+
+// MaxRecordName is the longest record name: 253 (a name's limit) less the
+// 17 characters the event recorder appends ("." and the time in hex) to
+// name an Event about the record, so that Events about records of nodes
+// with the longest names can still be written.
+const MaxRecordName = 253 - 17

@@ -330,8 +330,8 @@ func TestRecordNameLongNode(t *testing.T) {
 				t.Fatalf("test node name is not a valid 253-character name: %d, %v", len(tc.node), validation.IsDNS1123Subdomain(tc.node))
 			}
 			got := RecordName(tc.node, v1alpha1.CauseContainerRuntimeDown, since)
-			if len(got) > 253 {
-				t.Fatalf("RecordName is %d characters, want ≤ 253", len(got))
+			if len(got) > MaxRecordName {
+				t.Fatalf("RecordName is %d characters, want ≤ %d", len(got), MaxRecordName)
 			}
 			assertObjectName(t, got)
 			if again := RecordName(tc.node, v1alpha1.CauseContainerRuntimeDown, since); again != got {
