@@ -50,11 +50,19 @@ const (
 	// open: too many of the policy's nodes are unhealthy.
 	PolicyConditionRemediationAllowed = "RemediationAllowed"
 
-	PolicyReasonActive           = "Active"
-	PolicyReasonPaused           = "Paused"
-	PolicyReasonInvalidWindow    = "InvalidMaintenanceWindow"
-	PolicyReasonTooManyUnhealthy = "TooManyUnhealthy"
-	PolicyReasonWithinLimits     = "WithinLimits"
+	PolicyReasonActive        = "Active"
+	PolicyReasonPaused        = "Paused"
+	PolicyReasonInvalidWindow = "InvalidMaintenanceWindow"
+	// The reasons of Ready=False for a policy that can't act as written
+	// (admission refuses these; the status catches what was stored before a
+	// rule existed, or what admission can't check, like a time zone).
+	PolicyReasonInvalidNodeSelector = "InvalidNodeSelector"
+	PolicyReasonInvalidCauses       = "InvalidCauses"
+	PolicyReasonInvalidAction       = "InvalidAction"
+	PolicyReasonInvalidMode         = "InvalidMode"
+	PolicyReasonInvalidStormBreaker = "InvalidStormBreaker"
+	PolicyReasonTooManyUnhealthy    = "TooManyUnhealthy"
+	PolicyReasonWithinLimits        = "WithinLimits"
 )
 
 // RemediationPolicySpec says which diagnosed causes on which nodes lead to
