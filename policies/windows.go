@@ -76,6 +76,9 @@ func Windows(ws []v1alpha1.MaintenanceWindow, now time.Time) WindowState {
 	}
 	var next, openUntil time.Time
 	for i, w := range ws {
+		if err := CheckSchedule(w.Schedule); err != nil {
+			return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].schedule %q: %w", i, w.Schedule, err)}
+		}
 		loc := time.UTC
 		if w.TimeZone != "" {
 			l, err := time.LoadLocation(w.TimeZone)
@@ -83,9 +86,6 @@ func Windows(ws []v1alpha1.MaintenanceWindow, now time.Time) WindowState {
 				return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].timeZone %q: %w", i, w.TimeZone, err)}
 			}
 			loc = l
-		}
-		if err := CheckSchedule(w.Schedule); err != nil {
-			return WindowState{Err: fmt.Errorf("spec.maintenanceWindows[%d].schedule %q: %w", i, w.Schedule, err)}
 		}
 		sched, err := cronParser.Parse(w.Schedule)
 		if err != nil {
