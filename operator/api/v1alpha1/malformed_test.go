@@ -491,3 +491,28 @@ func TestPolicyStoredBeforeSelectorRules(t *testing.T) {
 		t.Fatalf("Select = %+v, %v; want the working policy", m, ok)
 	}
 }
+
+// The CRD's schedule rules and the window code's CheckSchedule agree: the
+// apiserver accepts a schedule exactly when CheckSchedule does (the window
+// code then parses it, and reports what only the parser sees, like hour 25,
+// as Ready=False).
+func TestScheduleRulesAgreeWithWindowCode(t *testing.T) {
+	c := realAPI(t)
+	ctx := context.Background()
+	schedules := append([]string{
+		"0 2 * * *", "*/15 * * * *", "30 22 * * 1-5", "0 2 * * MON-FRI", "0 0 1 JAN ?", "0 25 * * *", "0 2 L * *",
+		"@every 1h", "@every", "@reboot", "@nightly", "@DAILY", "@daily ", " @daily", "0 2 * *", "0 0 2 * * *", "0  2 * * *",
+		"0\t2 * * *", " 0 2 * * *", "0 2 * * * ", "", "every night", "TZ=UTC 0 2 * * *", "CRON_TZ=UTC 0 2 * * *",
+		"0 2 * * " + strings.Repeat("1,", 61) + "1", "0 2 * * " + strings.Repeat("1,", 62) + "1",
+	}, policies.Descriptors...)
+	for i, s := range schedules {
+		u := &unstructured.Unstructured{Object: basePolicy()}
+		set(u.Object, fmt.Sprintf("sched-%d", i), "metadata", "name")
+		set(u.Object, []any{obj{"schedule": s, "duration": "1h"}}, "spec", "maintenanceWindows")
+		err := c.Create(ctx, u)
+		goErr := policies.CheckSchedule(s)
+		if (err == nil) != (goErr == nil) {
+			t.Errorf("schedule %q: apiserver says %v, CheckSchedule says %v", s, err, goErr)
+		}
+	}
+}
