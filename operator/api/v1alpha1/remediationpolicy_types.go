@@ -80,11 +80,11 @@ type RemediationPolicySpec struct {
 	// absent selector covers every node. Control-plane nodes (labelled
 	// node-role.kubernetes.io/control-plane) are covered only when
 	// includeControlPlane is true, and a node labelled
-	// nodeward.io/exclude=true is never covered.
-	// +optional
-	// Admission checks matchLabels keys, value lengths and operators; the
-	// policy's status reports any other invalid label (Ready=False, reason
+	// nodeward.io/exclude=true is never covered. Admission checks
+	// matchLabels keys, value lengths and operators; the policy's status
+	// reports any other invalid label (Ready=False, reason
 	// InvalidNodeSelector), and the policy then covers no node.
+	// +optional
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, !format.qualifiedName().validate(k).hasValue())",messageExpression="'key \"' + self.matchLabels.filter(k, format.qualifiedName().validate(k).hasValue())[0] + '\" is not a valid label key: a name of at most 63 letters, digits, -, _ or . (starting and ending with a letter or digit), optionally after a DNS subdomain prefix and /'",fieldPath=".matchLabels",reason=FieldValueInvalid
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, size(self.matchLabels[k]) <= 63)",messageExpression="'the value of key \"' + self.matchLabels.filter(k, size(self.matchLabels[k]) > 63)[0] + '\" is not a valid label value: it must be no more than 63 characters'",fieldPath=".matchLabels",reason=FieldValueInvalid
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist",fieldPath=".matchExpressions"
