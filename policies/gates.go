@@ -47,8 +47,8 @@ func hold(reason, format string, args ...any) Verdict {
 
 // Admit applies the policy's safety limits to a pending record, in order:
 // a person's hold, the last control-plane node, the attempt budget, the
-// node's cooldown, maintenance windows, the storm breaker, concurrency and
-// the rate per period.
+// node's cooldown, a policy that can't act (CheckPolicy), maintenance
+// windows, the storm breaker, concurrency and the rate per period.
 func Admit(in GateInput) Verdict {
 	p, rec, node, now := in.Policy, in.Record, in.Node, in.Now
 	lim := p.Spec.Limits
@@ -98,6 +98,11 @@ func Admit(in GateInput) Verdict {
 		}
 	}
 
+	// A policy that can't act as written (its status says Ready=False)
+	// starts nothing, even for a record decided before it broke.
+	if pr := CheckPolicy(p); pr != nil {
+		return hold(pr.Reason, "policy %s can't act, so nothing runs (fail closed): %s", p.Name, pr.Message)
+	}
 	if ws := Windows(p.Spec.MaintenanceWindows, now); ws.Err != nil {
 		return hold(v1alpha1.ReasonInvalidWindow, "maintenance window can't be read, so nothing runs (fail closed): %v", ws.Err)
 	} else if !ws.Open {

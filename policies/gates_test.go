@@ -300,10 +300,20 @@ func TestAdmit(t *testing.T) {
 		{"storm zero percent", func(in *GateInput) {
 			in.Policy.Spec.StormBreaker.MaxUnhealthy = ptr.To(intstr.FromString("0%"))
 		}, held(v1alpha1.ReasonStormBreakerOpen), "at most 0 allowed"},
-		// A percentage that can't be read allows no unhealthy node (fail closed).
+		// A percentage that can't be read: the policy can't act, nothing
+		// runs (fail closed), and the record says why.
 		{"storm unreadable", func(in *GateInput) {
 			in.Policy.Spec.StormBreaker.MaxUnhealthy = ptr.To(intstr.FromString("lots"))
-		}, held(v1alpha1.ReasonStormBreakerOpen), "at most 0 allowed"},
+		}, held(v1alpha1.PolicyReasonInvalidStormBreaker), "spec.stormBreaker.maxUnhealthy"},
+		// A policy whose selector broke after the record was decided (one
+		// stored before admission checked selectors): nothing runs.
+		{"selector invalid", func(in *GateInput) {
+			in.Policy.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"my pool": "a"}}
+		}, held(v1alpha1.PolicyReasonInvalidNodeSelector), `key "my pool"`},
+		// An advisory cause bound to an action (stored before the rule).
+		{"advisory binding", func(in *GateInput) {
+			in.Policy.Spec.Causes = append(in.Policy.Spec.Causes, v1alpha1.CauseMatch{Cause: v1alpha1.CauseKernelDeadlock})
+		}, held(v1alpha1.PolicyReasonInvalidCauses), "KernelDeadlock: advisory"},
 
 		// --- maxConcurrent ---------------------------------------------------
 

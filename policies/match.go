@@ -72,7 +72,10 @@ type Match struct {
 
 // Select returns, for the first cause (in the diagnosis' ranking) that any
 // active policy covering the node handles, the winning policy: the highest
-// spec.priority, then the name that sorts first.
+// spec.priority, then the name that sorts first. A policy that can't act
+// (CheckPolicy: an invalid selector or window, a binding admission refuses)
+// is skipped, so it never blocks a working lower-priority one; its status
+// says Ready=False with the reason.
 func Select(policies []v1alpha1.RemediationPolicy, node *corev1.Node, causes []v1alpha1.DiagnosedCause) (*Match, bool) {
 	ordered := make([]*v1alpha1.RemediationPolicy, 0, len(policies))
 	for i := range policies {
@@ -80,9 +83,10 @@ func Select(policies []v1alpha1.RemediationPolicy, node *corev1.Node, causes []v
 		if p.Spec.Paused || !p.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if ok, _ := Covers(p, node); ok {
-			ordered = append(ordered, p)
+		if ok, _ := Covers(p, node); !ok || CheckPolicy(p) != nil {
+			continue
 		}
+		ordered = append(ordered, p)
 	}
 	sort.Slice(ordered, func(i, j int) bool {
 		if ordered[i].Spec.Priority != ordered[j].Spec.Priority {

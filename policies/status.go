@@ -119,13 +119,7 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	}
 	st.ObservedGeneration = p.Generation
 
-	ready := metav1.Condition{Type: v1alpha1.PolicyConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.PolicyReasonActive, Message: "the policy is active", ObservedGeneration: p.Generation}
-	if err := ValidateWindows(p.Spec.MaintenanceWindows); err != nil {
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.PolicyReasonInvalidWindow, fmt.Sprintf("no action runs (fail closed): %v", err)
-	} else if p.Spec.Paused {
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.PolicyReasonPaused, "spec.paused is true: no new remediations"
-	}
-	meta.SetStatusCondition(&st.Conditions, ready)
+	meta.SetStatusCondition(&st.Conditions, PolicyReady(p))
 
 	maxU := MaxUnhealthy(p, covered)
 	allowed := metav1.Condition{Type: v1alpha1.PolicyConditionRemediationAllowed, Status: metav1.ConditionTrue, Reason: v1alpha1.PolicyReasonWithinLimits,
@@ -166,6 +160,23 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	r.lastWrite[p.Name] = time.Now()
 	r.mu.Unlock()
 	return res, r.Client.Status().Patch(ctx, p, client.MergeFrom(before))
+}
+
+// PolicyReady is the policy's Ready condition: False with the problem
+// when the policy can't act as written (CheckPolicy: it decides nothing,
+// lower-priority policies decide instead), False when paused, else True.
+func PolicyReady(p *v1alpha1.RemediationPolicy) metav1.Condition {
+	ready := metav1.Condition{Type: v1alpha1.PolicyConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.PolicyReasonActive, Message: "the policy is active", ObservedGeneration: p.Generation}
+	if pr := CheckPolicy(p); pr != nil {
+		ready.Status, ready.Reason = metav1.ConditionFalse, pr.Reason
+		ready.Message = fmt.Sprintf("%s; the policy decides nothing until this is fixed (lower-priority policies covering the node decide instead)", pr.Message)
+	} else if p.Spec.Paused {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.PolicyReasonPaused, "spec.paused is true: no new remediations"
+	}
+	if len(ready.Message) > 32768 {
+		ready.Message = ready.Message[:32760] + "…"
+	}
+	return ready
 }
 
 // conditionStates is what of the conditions is news: type, status, reason.

@@ -91,6 +91,16 @@ func TestWindows(t *testing.T) {
 		{"across midnight, after midnight", []v1alpha1.MaintenanceWindow{win("0 23 * * *", 2*time.Hour, "")}, "2026-11-25T00:30:00Z", true, "2026-11-25T01:00:00Z"},
 		{"across midnight, before midnight", []v1alpha1.MaintenanceWindow{win("0 23 * * *", 2*time.Hour, "")}, "2026-11-24T23:30:00Z", true, "2026-11-25T01:00:00Z"},
 		{"across midnight, closed", []v1alpha1.MaintenanceWindow{win("0 23 * * *", 2*time.Hour, "")}, "2026-11-25T01:00:00Z", false, "2026-11-25T23:00:00Z"},
+		// Descriptors name times of day: @daily and @midnight are 00:00.
+		{"@daily inside", []v1alpha1.MaintenanceWindow{win("@daily", time.Hour, "")}, "2026-11-25T00:30:00Z", true, "2026-11-25T01:00:00Z"},
+		{"@midnight after", []v1alpha1.MaintenanceWindow{win("@midnight", time.Hour, "")}, "2026-11-25T01:30:00Z", false, "2026-11-26T00:00:00Z"},
+		{"@daily in Berlin", []v1alpha1.MaintenanceWindow{win("@daily", time.Hour, "Europe/Berlin")}, "2026-11-25T12:00:00Z", false, "2026-11-25T23:00:00Z"},
+		{"@hourly", []v1alpha1.MaintenanceWindow{win("@hourly", 10*time.Minute, "")}, "2026-11-25T10:15:00Z", false, "2026-11-25T11:00:00Z"},
+		// @weekly is Sunday 00:00: 2026-11-29.
+		{"@weekly", []v1alpha1.MaintenanceWindow{win("@weekly", 2*time.Hour, "")}, "2026-11-25T12:00:00Z", false, "2026-11-29T00:00:00Z"},
+		{"@monthly", []v1alpha1.MaintenanceWindow{win("@monthly", 2*time.Hour, "")}, "2026-11-25T12:00:00Z", false, "2026-12-01T00:00:00Z"},
+		{"@yearly", []v1alpha1.MaintenanceWindow{win("@yearly", 2*time.Hour, "")}, "2026-11-25T12:00:00Z", false, "2027-01-01T00:00:00Z"},
+		{"@annually inside", []v1alpha1.MaintenanceWindow{win("@annually", 2*time.Hour, "")}, "2027-01-01T01:00:00Z", true, "2027-01-01T02:00:00Z"},
 		// Weekdays only: on Saturday 2026-11-28 the next opening is Monday.
 		{"weekdays, weekend", []v1alpha1.MaintenanceWindow{win("0 2 * * 1-5", time.Hour, "")}, "2026-11-28T02:30:00Z", false, "2026-11-30T02:00:00Z"},
 	} {
@@ -130,7 +140,19 @@ func TestWindowsInvalid(t *testing.T) {
 		{"four fields", []v1alpha1.MaintenanceWindow{win("0 2 * *", time.Hour, "")}, "maintenanceWindows[0].schedule"},
 		// With seconds: not the documented 5-field format.
 		{"six fields", []v1alpha1.MaintenanceWindow{win("0 0 2 * * *", time.Hour, "")}, "maintenanceWindows[0].schedule"},
-		{"descriptor", []v1alpha1.MaintenanceWindow{win("@daily", time.Hour, "")}, "maintenanceWindows[0].schedule"},
+		// Descriptors that are no time of day: refused with the reason.
+		{"@every", []v1alpha1.MaintenanceWindow{win("@every 1h", time.Hour, "")}, "@every is refused"},
+		{"@every alone", []v1alpha1.MaintenanceWindow{win("@every", time.Hour, "")}, "@every is refused"},
+		{"@reboot", []v1alpha1.MaintenanceWindow{win("@reboot", time.Hour, "")}, "@reboot is refused: a maintenance window needs a time of day"},
+		{"unknown descriptor", []v1alpha1.MaintenanceWindow{win("@nightly", time.Hour, "")}, "unknown descriptor: use one of @yearly"},
+		{"descriptor in capitals", []v1alpha1.MaintenanceWindow{win("@DAILY", time.Hour, "")}, "unknown descriptor"},
+		{"descriptor with a trailing space", []v1alpha1.MaintenanceWindow{win("@daily ", time.Hour, "")}, "unknown descriptor"},
+		// Admission takes single spaces only; the parser must not take
+		// more than admission does.
+		{"two spaces", []v1alpha1.MaintenanceWindow{win("0  2 * * *", time.Hour, "")}, "5-field cron expression"},
+		{"tab", []v1alpha1.MaintenanceWindow{win("0\t2 * * *", time.Hour, "")}, "5-field cron expression"},
+		{"leading space", []v1alpha1.MaintenanceWindow{win(" 0 2 * * *", time.Hour, "")}, "5-field cron expression"},
+		{"too long", []v1alpha1.MaintenanceWindow{win("0 2 * * "+strings.Repeat("1,", 70)+"1", time.Hour, "")}, "longer than 128"},
 		// The time zone belongs in timeZone; robfig/cron would even panic
 		// on a bare "TZ=..." without a schedule after it.
 		{"TZ prefix alone", []v1alpha1.MaintenanceWindow{win("TZ=Europe/Berlin", time.Hour, "")}, "maintenanceWindows[0].schedule"},
@@ -169,6 +191,8 @@ func TestValidateWindowsAccepts(t *testing.T) {
 		win("*/15 * * * *", 5*time.Minute, "UTC"),
 		win("30 22 * * 1-5", 90*time.Minute, "Europe/Berlin"),
 		win("0 0 29 2 *", time.Hour, "America/New_York"), // leap days only
+		win("@daily", time.Hour, ""),
+		win("@weekly", 4*time.Hour, "Asia/Tokyo"),
 	}
 	if err := ValidateWindows(ws); err != nil {
 		t.Fatal(err)

@@ -309,7 +309,7 @@ func TestDiagnoseCauses(t *testing.T) {
 			name: "seed 003: control plane degraded, kubelet active",
 			in: Input{Node: node(statusUnknown), Lease: lease(time.Minute), Cluster: degraded, Now: now,
 				Report: report(10*time.Second, kubeletActive, runtimeActive)},
-			want: []wantCause{{v1alpha1.CauseControlPlaneDegraded, "3 of 9 nodes' heartbeats are late at once", []string{
+			want: []wantCause{{v1alpha1.CauseControlPlaneDegraded, "3 of 9 nodes' heartbeats are late at once: not this node's fault but an overloaded control plane (etcd, apiserver) or a partition cutting these nodes off from it (e.g. a zone)", []string{
 				"Lease not renewed for 1m0s", "kubelet.service is active (running), enabled since 2026-11-25T11:58:00Z and the agent is alive"}}},
 			unhealthy: true,
 		},

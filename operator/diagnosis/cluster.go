@@ -239,7 +239,9 @@ func (d *ClusterDetector) publish(ctx context.Context, st ClusterState, late []s
 	}
 	want := v1alpha1.ClusterDiagnosisStatus{
 		LateNodes: int32(st.Late), TotalNodes: int32(st.Total), SampleNodes: sample,
-		Summary: fmt.Sprintf("ControlPlaneDegraded: %d of %d nodes' heartbeats late at once; the nodes are not at fault, check etcd and the apiserver", st.Late, st.Total),
+		Summary: fmt.Sprintf("ControlPlaneDegraded: %d of %d nodes' heartbeats late at once; the nodes themselves are not at fault: "+
+			"either the control plane is overloaded (check etcd and the apiserver) or these nodes are cut off from it "+
+			"(a network partition, e.g. a zone: check the network between the late nodes in sampleNodes and the control plane)", st.Late, st.Total),
 		Causes: []v1alpha1.DiagnosedCause{{Cause: v1alpha1.CauseControlPlaneDegraded, Since: metav1.NewTime(st.Since.Truncate(time.Second)),
 			Evidence: []v1alpha1.Evidence{{Source: SourceCluster, Supports: true,
 				Message: fmt.Sprintf("%d of %d node Leases not renewed for %s (threshold: %d nodes and %.0f%%)", st.Late, st.Total, d.Thresholds.LeaseStaleAfter, d.MinNodes, d.Fraction*100)}}}},

@@ -214,6 +214,13 @@ func TestClusterDetectorDegradedThenRecovered(t *testing.T) {
 	if !strings.HasPrefix(cd.Status.Summary, "ControlPlaneDegraded: 3 of 9 nodes' heartbeats late at once") {
 		t.Errorf("summary = %q", cd.Status.Summary)
 	}
+	// Late heartbeats from many nodes at once mean an overloaded control
+	// plane or a partition (a zone cut off): the summary names both.
+	for _, want := range []string{"control plane is overloaded", "etcd and the apiserver", "cut off from it", "network partition, e.g. a zone"} {
+		if !strings.Contains(cd.Status.Summary, want) {
+			t.Errorf("summary %q does not say %q", cd.Status.Summary, want)
+		}
+	}
 	if got := f.events(); len(got) != 1 || !strings.HasPrefix(got[0], "Warning ControlPlaneDegraded ControlPlaneDegraded: 3 of 9") {
 		t.Errorf("events = %q, want one Warning ControlPlaneDegraded", got)
 	}

@@ -507,7 +507,7 @@ func controlPlaneDegraded(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.E
 	}
 	since := metav1.NewTime(f.in.Cluster.Since)
 	ev := []v1alpha1.Evidence{{Source: SourceCluster, Supports: true, ObservedAt: &since,
-		Message: fmt.Sprintf("%d of %d nodes' heartbeats are late at once: a control-plane (etcd, apiserver) problem, not this node's; no node-level action", f.in.Cluster.Late, f.in.Cluster.Total)}}
+		Message: fmt.Sprintf("%d of %d nodes' heartbeats are late at once: not this node's fault but an overloaded control plane (etcd, apiserver) or a partition cutting these nodes off from it (e.g. a zone); no node-level action", f.in.Cluster.Late, f.in.Cluster.Total)}}
 	ev = append(ev, hb...)
 	if f.agentAlive && f.kubelet != nil && f.kubelet.Active() {
 		ev = append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true, Message: describeUnit(*f.kubelet) + " and the agent is alive"})

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,6 +128,9 @@ func printDiagnosis(b *strings.Builder, v nodeView, now time.Time) {
 			}
 		}
 		fmt.Fprintf(b, "     Suggested action: %s\n", line)
+		for _, skipped := range brokenPolicies(v, c.Cause) {
+			fmt.Fprintf(b, "     Skipped: %s\n", skipped)
+		}
 	}
 }
 
@@ -178,4 +182,27 @@ func printReport(b *strings.Builder, r *v1alpha1.NodeReport, now time.Time) {
 	for _, u := range st.Units {
 		fmt.Fprintf(b, "    %s %-17s %s\n", mark(u.Active()), u.Name, unitState(u, now))
 	}
+}
+
+// brokenPolicies names the policies that cover the node and list the cause
+// but can't act (their Ready is False, Select skips them), with why: a
+// person reading "no policy covers this cause" must learn which policy was
+// meant to.
+func brokenPolicies(v nodeView, cause v1alpha1.Cause) []string {
+	var out []string
+	for i := range v.Policies {
+		p := &v.Policies[i]
+		if p.Spec.Paused || !p.DeletionTimestamp.IsZero() || !slices.ContainsFunc(p.Spec.Causes, func(m v1alpha1.CauseMatch) bool { return m.Cause == cause }) {
+			continue
+		}
+		pr := policies.CheckPolicy(p)
+		if pr == nil {
+			continue
+		}
+		if _, cp := v.Node.Labels[policies.LabelControlPlane]; (cp && !p.Spec.IncludeControlPlane) || v.Node.Labels[v1alpha1.LabelExclude] == "true" {
+			continue
+		}
+		out = append(out, fmt.Sprintf("policy %s can't act (%s): %s", p.Name, pr.Reason, pr.Message))
+	}
+	return out
 }

@@ -89,6 +89,19 @@ func TestDiagnose(t *testing.T) {
 		objs: with(deadKubeletNode("worker-1", general), kubeletDownDiagnosis("worker-1"), report("worker-1", 5*time.Second, deadUnits...)),
 		node: "worker-1", want: kubeletDownStory,
 	}, {
+		// A policy for ContainerRuntimeDown that can't act (a selector stored
+		// before admission checked it): the cause says no policy acts, and
+		// which policy was skipped, and why.
+		name: "broken policy skipped",
+		objs: with(deadKubeletNode("worker-1", general), kubeletDownDiagnosis("worker-1"), report("worker-1", 5*time.Second, deadUnits...),
+			policy("restart-runtime-broken", 500, v1alpha1.CauseContainerRuntimeDown, v1alpha1.ActionRestartContainerRuntime, v1alpha1.ModeAutomatic,
+				func(p *v1alpha1.RemediationPolicy) {
+					p.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"my pool": "general"}}
+				})),
+		node: "worker-1",
+		wantIn: []string{"     Suggested action: no policy covers this cause\n" +
+			`     Skipped: policy restart-runtime-broken can't act (InvalidNodeSelector): spec.nodeSelector.matchLabels: key "my pool" is not a valid label key`},
+	}, {
 		// No NodeDiagnosis: nodeward finds the node healthy; its Ready
 		// condition and its agent's report are still shown.
 		name: "healthy",

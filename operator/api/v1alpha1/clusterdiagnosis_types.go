@@ -26,7 +26,9 @@ type ClusterDiagnosisStatus struct {
 }
 
 // ClusterDiagnosis is nodeward's diagnosis of trouble that is the cluster's,
-// not a node's: many nodes' heartbeats late at once (seed 003). It exists, as
+// not a node's: many nodes' heartbeats late at once (seed 003), because the
+// control plane is overloaded or those nodes are cut off from it (a
+// partition, e.g. a zone). It exists, as
 // the single object named "cluster", only while such trouble lasts; while it
 // does, nodes whose only fault is a late heartbeat get no node-level cause.
 // +kubebuilder:object:root=true

@@ -20,8 +20,9 @@ const (
 	// apart from KubeletDown on purpose.
 	CausePLEGUnhealthy Cause = "PLEGUnhealthy"
 	// CauseControlPlaneDegraded: many nodes' heartbeats are late at once while
-	// their agents and kubelets are fine (seed 003). A cluster cause: no node
-	// is at fault.
+	// their agents and kubelets are fine (seed 003): the control plane is
+	// overloaded, or those nodes are cut off from it (a partition, e.g. a
+	// zone). A cluster cause: no node is at fault.
 	CauseControlPlaneDegraded Cause = "ControlPlaneDegraded"
 	// CauseContainerRuntimeDown: the container runtime is down (seed 004).
 	CauseContainerRuntimeDown Cause = "ContainerRuntimeDown"

@@ -50,32 +50,45 @@ const (
 	// open: too many of the policy's nodes are unhealthy.
 	PolicyConditionRemediationAllowed = "RemediationAllowed"
 
-	PolicyReasonActive           = "Active"
-	PolicyReasonPaused           = "Paused"
-	PolicyReasonInvalidWindow    = "InvalidMaintenanceWindow"
-	PolicyReasonTooManyUnhealthy = "TooManyUnhealthy"
-	PolicyReasonWithinLimits     = "WithinLimits"
+	PolicyReasonActive        = "Active"
+	PolicyReasonPaused        = "Paused"
+	PolicyReasonInvalidWindow = "InvalidMaintenanceWindow"
+	// The reasons of Ready=False for a policy that can't act as written
+	// (admission refuses these; the status catches what was stored before a
+	// rule existed, or what admission can't check, like a time zone).
+	PolicyReasonInvalidNodeSelector = "InvalidNodeSelector"
+	PolicyReasonInvalidCauses       = "InvalidCauses"
+	PolicyReasonInvalidAction       = "InvalidAction"
+	PolicyReasonInvalidMode         = "InvalidMode"
+	PolicyReasonInvalidStormBreaker = "InvalidStormBreaker"
+	PolicyReasonTooManyUnhealthy    = "TooManyUnhealthy"
+	PolicyReasonWithinLimits        = "WithinLimits"
 )
 
 // RemediationPolicySpec says which diagnosed causes on which nodes lead to
 // which action, and how.
-// +kubebuilder:validation:XValidation:rule="!has(self.action.restart) || self.action.type in ['RestartKubelet', 'RestartContainerRuntime']",message="action.restart is only valid for the restart actions"
-// +kubebuilder:validation:XValidation:rule="!has(self.action.drain) || self.action.type == 'CordonDrain'",message="action.drain is only valid for CordonDrain"
-// +kubebuilder:validation:XValidation:rule="(self.action.type == 'TuneGracePeriods') == has(self.action.tuneGracePeriods)",message="action.tuneGracePeriods is required for TuneGracePeriods and only valid for it"
-// +kubebuilder:validation:XValidation:rule="self.action.type != 'CordonDrain' || self.causes.all(c, c.cause in ['MemoryExhausted', 'PIDExhausted', 'DiskPressure', 'KubeletHung', 'KubeletDown', 'ContainerRuntimeDown', 'NetworkUnavailable', 'PLEGUnhealthy', 'NodeUnreachable'])",message="causes: CordonDrain can't be bound to ControlPlaneDegraded (no node is at fault)"
-// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || self.causes.all(c, c.cause in ['PLEGUnhealthy', 'ControlPlaneDegraded'])",message="causes: TuneGracePeriods may only be bound to PLEGUnhealthy or ControlPlaneDegraded"
-// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || (has(self.includeControlPlane) && self.includeControlPlane)",message="includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true"
-// +kubebuilder:validation:XValidation:rule="self.causes.all(c, !(c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem']))",message="causes: OldSystemd, CgroupDriverMismatch, KernelDeadlock and ReadonlyFilesystem are advisory: they need a person, no action may be bound to them"
-// +kubebuilder:validation:XValidation:rule="!(self.action.type in ['RestartKubelet', 'RestartContainerRuntime']) || self.causes.all(c, c.cause in ['KubeletDown', 'KubeletHung', 'ContainerRuntimeDown'])",message="causes: a restart action may only be bound to KubeletDown, KubeletHung or ContainerRuntimeDown (restarting the kubelet on PLEG, memory or control-plane trouble makes things worse)"
+// +kubebuilder:validation:XValidation:rule="self.causes.all(c, !(c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem']))",messageExpression="'advisory cause(s)' + (self.causes.exists(c, c.cause == 'OldSystemd') ? ' OldSystemd' : \"\") + (self.causes.exists(c, c.cause == 'CgroupDriverMismatch') ? ' CgroupDriverMismatch' : \"\") + (self.causes.exists(c, c.cause == 'KernelDeadlock') ? ' KernelDeadlock' : \"\") + (self.causes.exists(c, c.cause == 'ReadonlyFilesystem') ? ' ReadonlyFilesystem' : \"\") + ': a person is needed, so no action (here ' + self.action.type + ') may be bound to them'",fieldPath=".causes",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'CordonDrain' || self.causes.all(c, c.cause in ['MemoryExhausted', 'PIDExhausted', 'DiskPressure', 'KubeletHung', 'KubeletDown', 'ContainerRuntimeDown', 'NetworkUnavailable', 'PLEGUnhealthy', 'NodeUnreachable'] || c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem'])",message="ControlPlaneDegraded cannot be bound to CordonDrain: no node is at fault, so draining one fixes nothing",fieldPath=".causes",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || self.causes.all(c, c.cause in ['PLEGUnhealthy', 'ControlPlaneDegraded'] || c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem'])",messageExpression="'TuneGracePeriods may only be bound to PLEGUnhealthy or ControlPlaneDegraded, not to' + (self.causes.exists(c, c.cause == 'KubeletDown') ? ' KubeletDown' : \"\") + (self.causes.exists(c, c.cause == 'KubeletHung') ? ' KubeletHung' : \"\") + (self.causes.exists(c, c.cause == 'MemoryExhausted') ? ' MemoryExhausted' : \"\") + (self.causes.exists(c, c.cause == 'ContainerRuntimeDown') ? ' ContainerRuntimeDown' : \"\") + (self.causes.exists(c, c.cause == 'NetworkUnavailable') ? ' NetworkUnavailable' : \"\") + (self.causes.exists(c, c.cause == 'PIDExhausted') ? ' PIDExhausted' : \"\") + (self.causes.exists(c, c.cause == 'DiskPressure') ? ' DiskPressure' : \"\") + (self.causes.exists(c, c.cause == 'NodeUnreachable') ? ' NodeUnreachable' : \"\")",fieldPath=".causes",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!(self.action.type in ['RestartKubelet', 'RestartContainerRuntime']) || self.causes.all(c, c.cause in ['KubeletDown', 'KubeletHung', 'ContainerRuntimeDown'] || c.cause in ['OldSystemd', 'CgroupDriverMismatch', 'KernelDeadlock', 'ReadonlyFilesystem'])",messageExpression="self.action.type + ' may only be bound to KubeletDown, KubeletHung or ContainerRuntimeDown, not to' + (self.causes.exists(c, c.cause == 'MemoryExhausted') ? ' MemoryExhausted' : \"\") + (self.causes.exists(c, c.cause == 'PLEGUnhealthy') ? ' PLEGUnhealthy' : \"\") + (self.causes.exists(c, c.cause == 'ControlPlaneDegraded') ? ' ControlPlaneDegraded' : \"\") + (self.causes.exists(c, c.cause == 'NetworkUnavailable') ? ' NetworkUnavailable' : \"\") + (self.causes.exists(c, c.cause == 'PIDExhausted') ? ' PIDExhausted' : \"\") + (self.causes.exists(c, c.cause == 'DiskPressure') ? ' DiskPressure' : \"\") + (self.causes.exists(c, c.cause == 'NodeUnreachable') ? ' NodeUnreachable' : \"\") + ' (restarting on PLEG, memory or control-plane trouble makes things worse)'",fieldPath=".causes",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.action.restart) || self.action.type in ['RestartKubelet', 'RestartContainerRuntime']",message="action.restart is only valid for the restart actions",fieldPath=".action.restart"
+// +kubebuilder:validation:XValidation:rule="!has(self.action.drain) || self.action.type == 'CordonDrain'",message="action.drain is only valid for CordonDrain",fieldPath=".action.drain"
+// +kubebuilder:validation:XValidation:rule="(self.action.type == 'TuneGracePeriods') == has(self.action.tuneGracePeriods)",message="action.tuneGracePeriods is required for TuneGracePeriods and only valid for it",fieldPath=".action"
+// +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || (has(self.includeControlPlane) && self.includeControlPlane)",message="includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true",fieldPath=".includeControlPlane"
 type RemediationPolicySpec struct {
 	// nodeSelector selects the nodes this policy covers by label. An empty or
 	// absent selector covers every node. Control-plane nodes (labelled
 	// node-role.kubernetes.io/control-plane) are covered only when
 	// includeControlPlane is true, and a node labelled
-	// nodeward.io/exclude=true is never covered.
+	// nodeward.io/exclude=true is never covered. Admission checks
+	// matchLabels keys, value lengths and operators; the policy's status
+	// reports any other invalid label (Ready=False, reason
+	// InvalidNodeSelector), and the policy then covers no node.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="matchExpressions[].values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, !format.qualifiedName().validate(k).hasValue())",messageExpression="'key \"' + self.matchLabels.filter(k, format.qualifiedName().validate(k).hasValue())[0] + '\" is not a valid label key: a name of at most 63 letters, digits, -, _ or . (starting and ending with a letter or digit), optionally after a DNS subdomain prefix and /'",fieldPath=".matchLabels",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, size(self.matchLabels[k]) <= 63)",messageExpression="'the value of key \"' + self.matchLabels.filter(k, size(self.matchLabels[k]) > 63)[0] + '\" is not a valid label value: it must be no more than 63 characters'",fieldPath=".matchLabels",reason=FieldValueInvalid
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist",fieldPath=".matchExpressions"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="matchExpressions[].values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",fieldPath=".matchExpressions"
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
 
 	// includeControlPlane lets the policy cover control-plane nodes.
@@ -105,7 +118,10 @@ type RemediationPolicySpec struct {
 	// approvalTimeout is how long a RequireApproval record waits for a
 	// decision before it ends Skipped with reason Expired. Default 1h.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="must be between 1m and 168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="must be between 1m and 168h"
 	ApprovalTimeout *metav1.Duration `json:"approvalTimeout,omitempty"`
 
 	// priority orders overlapping policies: the highest wins; ties go to the
@@ -159,7 +175,10 @@ type Retention struct {
 	// maxAge deletes finished records that ended longer ago; absent keeps
 	// them whatever their age.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('24h') && duration(self) <= duration('8760h')",message="must be between 24h and 8760h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('24h') && duration(self) <= duration('8760h'))",message="must be between 24h and 8760h"
 	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
 }
 
@@ -181,7 +200,10 @@ type Limits struct {
 	// to 24h.
 	// +optional
 	// +kubebuilder:default="10m"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('0s') && duration(self) <= duration('24h'))",message="must be between 0s and 24h"
 	NodeCooldown *metav1.Duration `json:"nodeCooldown,omitempty"`
 
 	// maxAttempts is how many remediations of one cause on one node may run
@@ -195,7 +217,10 @@ type Limits struct {
 	// attemptWindow is the window of maxAttempts.
 	// +optional
 	// +kubebuilder:default="24h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('720h')",message="must be between 1m and 720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('1m') && duration(self) <= duration('720h'))",message="must be between 1m and 720h"
 	AttemptWindow *metav1.Duration `json:"attemptWindow,omitempty"`
 }
 
@@ -208,7 +233,10 @@ type RatePeriod struct {
 	Count int32 `json:"count"`
 	// period over which count applies.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="must be between 1m and 168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="must be between 1m and 168h"
 	Period metav1.Duration `json:"period"`
 }
 
@@ -227,18 +255,26 @@ type StormBreaker struct {
 // schedule names, in timeZone, and lasts duration.
 type MaintenanceWindow struct {
 	// schedule is a standard 5-field cron expression (minute hour
-	// day-of-month month day-of-week), e.g. "0 2 * * 1-5".
+	// day-of-month month day-of-week), e.g. "0 2 * * 1-5", or a descriptor
+	// naming a time of day: @yearly (or @annually), @monthly, @weekly,
+	// @daily (or @midnight), @hourly. @every and @reboot are refused: a
+	// window opens at a time of day, not after a delay from the operator's
+	// start.
 	// +required
-	// +kubebuilder:validation:MinLength=9
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:Pattern=`^[0-9*,/?LW#A-Za-z-]+( [0-9*,/?LW#A-Za-z-]+){4}$`
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('@') || self.matches('^[0-9*,/?LW#A-Za-z-]+( [0-9*,/?LW#A-Za-z-]+){4}$')",message="must be a 5-field cron expression (minute hour day-of-month month day-of-week, single spaces) such as \"0 2 * * 1-5\", or one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('@') || self in ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']",messageExpression="self.startsWith('@every') ? '@every is refused: it repeats an interval counted from when the operator started, not a time of day; write a cron expression such as \"0 */6 * * *\"' : self == '@reboot' ? '@reboot is refused: a maintenance window needs a time of day, not the operator start' : 'unknown descriptor: use one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly, or a 5-field cron expression'"
 	Schedule string `json:"schedule"`
 	// duration the window stays open.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="must be between 1m and 168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="must be between 1m and 168h"
 	Duration metav1.Duration `json:"duration"`
 	// timeZone is an IANA time zone, e.g. "Europe/Berlin"; default UTC.
 	// +optional
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
 	TimeZone string `json:"timeZone,omitempty"`
 }
@@ -253,7 +289,10 @@ type CauseMatch struct {
 	// before the policy acts. Zero acts at once.
 	// +optional
 	// +kubebuilder:default="0s"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('0s') && duration(self) <= duration('24h'))",message="must be between 0s and 24h"
 	For metav1.Duration `json:"for,omitempty"`
 }
 
@@ -282,13 +321,19 @@ type DrainParams struct {
 	// gracePeriod overrides the pods' termination grace period; absent uses
 	// each pod's own.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="must be between 0s and 1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('0s') && duration(self) <= duration('1h'))",message="must be between 0s and 1h"
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 	// timeout of the drain; a drain blocked (e.g. by a PodDisruptionBudget)
 	// this long fails, naming what blocked it. Pods are never force-deleted.
 	// +optional
 	// +kubebuilder:default="5m"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('2h')",message="must be between 10s and 2h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('10s') && duration(self) <= duration('2h'))",message="must be between 10s and 2h"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 	// deleteEmptyDirData allows evicting pods with emptyDir volumes (their
 	// data is lost).
@@ -297,23 +342,32 @@ type DrainParams struct {
 	// uncordonAfter, when set, uncordons the node once it has been healthy
 	// this long, if nodeward cordoned it and nobody changed that since.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('0s') && duration(self) <= duration('24h'))",message="must be between 0s and 24h"
 	UncordonAfter *metav1.Duration `json:"uncordonAfter,omitempty"`
 }
 
 // TuneGracePeriodsParams bound a grace-period change.
-// +kubebuilder:validation:XValidation:rule="!has(self.kubeletStatusUpdateFrequency) || duration(self.nodeMonitorGracePeriod).getMilliseconds() >= 4 * duration(self.kubeletStatusUpdateFrequency).getMilliseconds()",message="nodeMonitorGracePeriod must stay at least 4 times kubeletStatusUpdateFrequency"
+// +kubebuilder:validation:XValidation:rule="!has(self.kubeletStatusUpdateFrequency) || !self.nodeMonitorGracePeriod.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || !self.kubeletStatusUpdateFrequency.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || duration(self.kubeletStatusUpdateFrequency) > duration('1m') || duration(self.nodeMonitorGracePeriod).getMilliseconds() >= 4 * duration(self.kubeletStatusUpdateFrequency).getMilliseconds()",message="nodeMonitorGracePeriod must stay at least 4 times kubeletStatusUpdateFrequency",fieldPath=".nodeMonitorGracePeriod"
 type TuneGracePeriodsParams struct {
 	// nodeMonitorGracePeriod is the controller-manager's
 	// --node-monitor-grace-period to set (default 50s in v1.37).
 	// +required
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('40s') && duration(self) <= duration('5m')",message="must be between 40s and 5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('40s') && duration(self) <= duration('5m'))",message="must be between 40s and 5m"
 	NodeMonitorGracePeriod metav1.Duration `json:"nodeMonitorGracePeriod"`
 	// kubeletStatusUpdateFrequency is the kubelet's nodeStatusUpdateFrequency
 	// the grace period is checked against (default 10s).
 	// +optional
 	// +kubebuilder:default="10s"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1m')",message="must be between 1s and 1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('1s') && duration(self) <= duration('1m'))",message="must be between 1s and 1m"
 	KubeletStatusUpdateFrequency *metav1.Duration `json:"kubeletStatusUpdateFrequency,omitempty"`
 }
 
@@ -323,7 +377,10 @@ type RestartParams struct {
 	// be Ready with a fresh Lease before the remediation fails.
 	// +optional
 	// +kubebuilder:default="2m"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('30m')",message="must be between 10s and 30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('10s') && duration(self) <= duration('30m'))",message="must be between 10s and 30m"
 	RecoveryTimeout metav1.Duration `json:"recoveryTimeout,omitempty"`
 }
 
