@@ -123,8 +123,16 @@ func FuzzCheckPolicy(f *testing.F) {
 			if ready.Status != metav1.ConditionFalse || ready.Reason != pr.Reason || !strings.Contains(ready.Message, pr.Message) {
 				t.Fatalf("Ready = %+v for problem %+v", ready, pr)
 			}
-			if m, ok := Select([]v1alpha1.RemediationPolicy{p}, node("n", map[string]string{key: value, value: key}), diagnosed(p.Spec.Causes[0].Cause, p.Spec.Causes[1].Cause)); ok {
-				t.Fatalf("Select chose a policy that can't act (%s): %+v", pr.Message, m.Cause)
+			n := node("n", map[string]string{key: value, value: key})
+			if m, ok := Select([]v1alpha1.RemediationPolicy{p}, n, diagnosed(p.Spec.Causes[0].Cause, p.Spec.Causes[1].Cause)); ok {
+				if pr.Reason == v1alpha1.PolicyReasonInvalidNodeSelector {
+					t.Fatalf("Select chose a policy whose selector can't be parsed (%s): %+v", pr.Message, m.Cause)
+				}
+				// It may win, but its record never starts.
+				rec := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{NodeName: n.Name, Cause: m.Cause.Cause, Policy: p.Name}}
+				if v := Admit(GateInput{Policy: &p, Record: rec, Node: n, Now: time.Unix(1764036000, 0)}); v.Allow {
+					t.Fatalf("Admit allowed a record of a policy that can't act (%s)", pr.Message)
+				}
 			}
 			return
 		}
@@ -176,7 +184,7 @@ var fuzzCauses = []v1alpha1.Cause{v1alpha1.CauseKubeletDown, v1alpha1.CauseKubel
 // says, whatever the list order, and broken policies change nothing.
 func FuzzSelect(f *testing.F) {
 	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 2, 1, 1, 1, 1, 1, 1, 1, 1})
-	f.Add([]byte("a broken higher-priority policy never blocks a working one"))
+	f.Add([]byte("a broken higher-priority policy holds instead of falling through"))
 	f.Add([]byte{7, 5, 9, 200, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pk := &picker{b: data}
@@ -229,7 +237,7 @@ func FuzzSelect(f *testing.F) {
 
 		eligible := func(p *v1alpha1.RemediationPolicy) bool {
 			ok, _ := Covers(p, n)
-			return ok && !p.Spec.Paused && p.DeletionTimestamp.IsZero() && CheckPolicy(p) == nil
+			return ok && !p.Spec.Paused && p.DeletionTimestamp.IsZero()
 		}
 		handlesCause := func(p *v1alpha1.RemediationPolicy, c v1alpha1.Cause) bool {
 			return slices.ContainsFunc(p.Spec.Causes, func(m v1alpha1.CauseMatch) bool { return m.Cause == c })

@@ -72,10 +72,14 @@ type Match struct {
 
 // Select returns, for the first cause (in the diagnosis' ranking) that any
 // active policy covering the node handles, the winning policy: the highest
-// spec.priority, then the name that sorts first. A policy that can't act
-// (CheckPolicy: an invalid selector or window, a binding admission refuses)
-// is skipped, so it never blocks a working lower-priority one; its status
-// says Ready=False with the reason.
+// spec.priority, then the name that sorts first. A policy whose selector
+// can't be parsed covers no node (as the apiserver would read it) and takes
+// no part. A policy that covers the node but can't act as written
+// (CheckPolicy: a window that can't be read, a binding admission refuses)
+// still wins: falling through to a lower-priority policy could act where
+// the broken one was written to hold back (a window, an approval, a storm
+// breaker), so its record is held instead, saying which field is wrong
+// (Admit), and its status says Ready=False — it blocks, never silently.
 func Select(policies []v1alpha1.RemediationPolicy, node *corev1.Node, causes []v1alpha1.DiagnosedCause) (*Match, bool) {
 	ordered := make([]*v1alpha1.RemediationPolicy, 0, len(policies))
 	for i := range policies {
@@ -83,7 +87,7 @@ func Select(policies []v1alpha1.RemediationPolicy, node *corev1.Node, causes []v
 		if p.Spec.Paused || !p.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if ok, _ := Covers(p, node); !ok || CheckPolicy(p) != nil {
+		if ok, _ := Covers(p, node); !ok {
 			continue
 		}
 		ordered = append(ordered, p)

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,9 +128,11 @@ func TestCheckPolicyDeterministic(t *testing.T) {
 	}
 }
 
-// A broken higher-priority policy never blocks a working lower-priority one:
-// Select skips it.
-func TestSelectSkipsBrokenPolicies(t *testing.T) {
+// A policy whose selector can't be parsed covers no node, so the working
+// lower-priority policy decides. Any other broken policy that covers the node
+// still wins — falling through could act where it was written to hold back —
+// and Admit holds its record, naming the problem (fail closed, not silent).
+func TestBrokenPolicyHoldsInsteadOfFallingThrough(t *testing.T) {
 	for _, tc := range brokenPolicies() {
 		t.Run(tc.name, func(t *testing.T) {
 			broken := tc.p
@@ -137,12 +140,27 @@ func TestSelectSkipsBrokenPolicies(t *testing.T) {
 			working := policy("z-working", handles(v1alpha1.CauseKubeletDown, 0))
 			causes := diagnosed(v1alpha1.CauseKubeletDown, v1alpha1.CausePLEGUnhealthy, v1alpha1.CauseControlPlaneDegraded, v1alpha1.CauseKernelDeadlock, v1alpha1.CauseOldSystemd)
 			m, ok := Select([]v1alpha1.RemediationPolicy{broken, working}, worker, causes)
-			if !ok || m.Policy.Name != "z-working" {
-				t.Fatalf("Select = %+v, %v; want z-working", m, ok)
+			if !ok {
+				t.Fatal("Select chose nothing")
 			}
-			// Alone, the broken one decides nothing.
-			if m, ok := Select([]v1alpha1.RemediationPolicy{broken}, worker, causes); ok {
-				t.Fatalf("broken policy selected: %+v", m.Policy.Spec)
+			if tc.reason == v1alpha1.PolicyReasonInvalidNodeSelector {
+				if m.Policy.Name != "z-working" {
+					t.Fatalf("Select = %s; a policy with an unparsable selector covers no node, want z-working", m.Policy.Name)
+				}
+				return
+			}
+			if m.Policy.Name != "a-broken" {
+				// The broken policy may not handle the first cause at all
+				// (no causes, an unknown one): then the working one decides.
+				if slices.ContainsFunc(broken.Spec.Causes, func(c v1alpha1.CauseMatch) bool { return c.Cause == m.Cause.Cause }) {
+					t.Fatalf("Select = %s for %s, which a-broken handles at a higher priority", m.Policy.Name, m.Cause.Cause)
+				}
+				return
+			}
+			rec := &v1alpha1.Remediation{Spec: v1alpha1.RemediationSpec{NodeName: worker.Name, Cause: m.Cause.Cause, Policy: broken.Name}}
+			v := Admit(GateInput{Policy: m.Policy, Record: rec, Node: worker, Now: time.Unix(1764036000, 0)})
+			if v.Allow || v.Skip || v.Reason != tc.reason || !strings.Contains(v.Message, tc.want) {
+				t.Fatalf("Admit = %+v; want a hold %s naming %q", v, tc.reason, tc.want)
 			}
 		})
 	}
