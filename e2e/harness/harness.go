@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -356,7 +357,8 @@ func (c *Cluster) StartOperator(ctx context.Context) error {
 // StartReplica runs one more bin/nodeward-operator under the operator's
 // service account, with its own probe address and leader-election identity
 // and, if no running replica serves it, the webhook server; it waits until
-// the replica's probe (and webhook) ports accept connections.
+// the replica is ready (/readyz: its caches synced, so it has entered the
+// leader election, and its webhook serving).
 func (c *Cluster) StartReplica(ctx context.Context) (*OperatorReplica, error) {
 	kubeconfig, err := c.OperatorKubeconfig(ctx)
 	if err != nil {
@@ -412,24 +414,26 @@ func (c *Cluster) StartReplica(ctx context.Context) (*OperatorReplica, error) {
 	c.mu.Lock()
 	c.replicas = append(c.replicas, r)
 	c.mu.Unlock()
-	addrs := []string{probe}
-	if r.Webhook {
-		addrs = append(addrs, c.webhook.addr)
-	}
-	return r, wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	hc := &http.Client{Timeout: time.Second}
+	return r, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
 		case <-r.done:
 			return false, fmt.Errorf("nodeward-operator %s exited early; see %s", r.ID, filepath.Join(c.CP.Dir, "nodeward-operator.log"))
 		default:
 		}
-		for _, addr := range addrs {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if r.Webhook {
+			conn, err := net.DialTimeout("tcp", c.webhook.addr, time.Second)
 			if err != nil {
 				return false, nil
 			}
 			conn.Close()
 		}
-		return true, nil
+		resp, err := hc.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
 	})
 }
 
