@@ -100,10 +100,14 @@ unit: controlplane ## Run unit and envtest tests only.
 
 .PHONY: fuzz
 fuzz: ## Run every Fuzz* target of the module for FUZZTIME each (default 3s; make fuzz FUZZTIME=5m).
-	@# go test -fuzz takes one target of one package at a time: list them all
-	@# ("FuzzX" lines, then "ok <package>"), then fuzz each in turn.
-	@targets="$$(go test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1; next } /^ok/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "=" a[i]; names = "" }')" || exit 1; \
-	test -n "$$targets" || { echo "no Fuzz targets found"; exit 1; }; \
+	@# go test -fuzz takes one target of one package at a time. The packages
+	@# whose test files declare a Fuzz func (go list: no build) are listed
+	@# with go test -list ("FuzzX" lines, then "ok <package>"; linking only
+	@# those), then each target is fuzzed in turn.
+	@pkgs="$$(go list -f '{{$$p := .ImportPath}}{{$$d := .Dir}}{{range .TestGoFiles}}{{$$p}}={{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$p}}={{$$d}}/{{.}} {{end}}' ./... | \
+		tr ' ' '\n' | while read -r f; do test -z "$$f" || ! grep -q '^func Fuzz' "$${f#*=}" || echo "$${f%%=*}"; done | sort -u)" || exit 1; \
+	test -n "$$pkgs" || { echo "no Fuzz targets found"; exit 1; }; \
+	targets="$$(go test -list '^Fuzz' $$pkgs | awk '/^Fuzz/ { names = names " " $$1; next } /^ok/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "=" a[i]; names = "" }')" || exit 1; \
 	for t in $$targets; do \
 		echo "fuzz $${t%%=*} $${t#*=} for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$${t#*=}$$" -fuzztime $(FUZZTIME) "$${t%%=*}" || \
