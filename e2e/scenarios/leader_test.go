@@ -205,6 +205,54 @@ func TestLeaderHandoverUnderSIGKILL(t *testing.T) {
 	t.Logf("wall time %s", time.Since(began).Round(time.Second))
 }
 
+// With the shipped values (15s/10s/2s, no flags): a leader stopped cleanly
+// hands over within one jittered retry period (2s, up to 4.4s), and a
+// SIGKILLed one is replaced within its lease plus two jittered retries.
+func TestLeaderHandoverDefaultValues(t *testing.T) {
+	const (
+		lease, retry = 15 * time.Second, 2 * time.Second
+		killBound    = lease + 2*22*retry/10 + time.Second
+		termBound    = 22*retry/10 + time.Second
+	)
+	c := startClusterWith(t, harness.Options{Replicas: 2})
+	ctx := context.Background()
+	k := &leaderKiller{c: c}
+	old, err := k.waitLeader(ctx, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.StopReplica(old); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Since(start)
+	holder, err := k.waitLeader(ctx, old, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Since(start) - stopped
+	t.Logf("SIGTERM: %s stopped in %s, %s leads %s later (bound %s)", old, stopped.Round(10*time.Millisecond), holder, after.Round(10*time.Millisecond), termBound)
+	if after > termBound {
+		t.Errorf("after %s stopped cleanly, %s took over %s later; want within %s", old, holder, after.Round(10*time.Millisecond), termBound)
+	}
+	if _, err := c.StartReplica(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := c.KillReplica(holder); err != nil {
+		t.Fatal(err)
+	}
+	next, err := k.waitLeader(ctx, holder, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("SIGKILL: %s took over %s after %s was killed (bound %s)", next, took.Round(10*time.Millisecond), holder, killBound)
+	if took > killBound {
+		t.Errorf("%s took over %s after %s was SIGKILLed; want within %s", next, took.Round(10*time.Millisecond), holder, killBound)
+	}
+}
+
 // leaderKiller kills the leading replica, one kill at a time, measures the
 // takeover and starts a replacement.
 type leaderKiller struct {
