@@ -29,6 +29,9 @@ K8S_LDFLAGS          := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_
 TEST_ENV             := KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) NODEWARD_CONTROLPLANE_BIN=$(CONTROLPLANE_DIR) \
                         NODEWARD_REQUIRE_CONTROLPLANE=1 NODEWARD_BIN=$(BIN)
 DEMO_ARGS            ?=
+# How long each fuzz target runs in make fuzz (and make test); longer by hand:
+# make fuzz FUZZTIME=5m.
+FUZZTIME             ?= 3s
 BINARIES             := nodeward-operator nodeward-agent kubectl-nodeward nodeward-demo
 
 ##@ General
@@ -86,13 +89,30 @@ $(CONTROLLER_GEN):
 ##@ Test
 
 .PHONY: test
-test: controlplane build ## Run every test: unit, envtest (real apiserver) and e2e (real control plane).
+test: controlplane build ## Run every test: unit, envtest (real apiserver), fuzz (FUZZTIME each) and e2e (real control plane).
 	$(TEST_ENV) go test -count=1 -timeout 20m $$(go list ./... | grep -v /e2e)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 	$(TEST_ENV) go test -count=1 -p 1 -timeout 60m -v ./e2e/...
 
 .PHONY: unit
 unit: controlplane ## Run unit and envtest tests only.
 	$(TEST_ENV) go test -count=1 -timeout 20m $$(go list ./... | grep -v /e2e)
+
+.PHONY: fuzz
+fuzz: ## Run every Fuzz* target of the module for FUZZTIME each (default 3s; make fuzz FUZZTIME=5m).
+	@# go test -fuzz takes one target of one package at a time. The packages
+	@# whose test files declare a Fuzz func (go list: no build) are listed
+	@# with go test -list ("FuzzX" lines, then "ok <package>"; linking only
+	@# those), then each target is fuzzed in turn.
+	@pkgs="$$(go list -f '{{$$p := .ImportPath}}{{$$d := .Dir}}{{range .TestGoFiles}}{{$$p}}={{$$d}}/{{.}} {{end}}{{range .XTestGoFiles}}{{$$p}}={{$$d}}/{{.}} {{end}}' ./... | \
+		tr ' ' '\n' | while read -r f; do test -z "$$f" || ! grep -q '^func Fuzz' "$${f#*=}" || echo "$${f%%=*}"; done | sort -u)" || exit 1; \
+	test -n "$$pkgs" || { echo "no Fuzz targets found"; exit 1; }; \
+	targets="$$(go test -list '^Fuzz' $$pkgs | awk '/^Fuzz/ { names = names " " $$1; next } /^ok/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "=" a[i]; names = "" }')" || exit 1; \
+	for t in $$targets; do \
+		echo "fuzz $${t%%=*} $${t#*=} for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t#*=}$$" -fuzztime $(FUZZTIME) "$${t%%=*}" || \
+			{ echo "$${t#*=} failed: the failing input is in $${t%%=*}'s testdata/fuzz/$${t#*=}/ (commit it once fixed)"; exit 1; }; \
+	done
 
 .PHONY: e2e
 e2e: controlplane build ## Run the end-to-end scenarios on a real control plane with simulated nodes.

@@ -5,18 +5,28 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -30,6 +40,9 @@ import (
 	"github.com/nodeward/nodeward/remediations"
 )
 
+// leaderElectionID names the leader-election Lease.
+const leaderElectionID = "nodeward-operator"
+
 type options struct {
 	kubeconfig       string
 	metricsAddr      string
@@ -38,6 +51,7 @@ type options struct {
 	leaderElect      bool
 	leaderElectionNS string
 	sealSecret       string
+	leaderIdentity   string
 	leaseDuration    time.Duration
 	renewDeadline    time.Duration
 	retryPeriod      time.Duration
@@ -66,12 +80,22 @@ func run(args []string) error {
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of a net/http/pprof endpoint; empty disables it.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Use leader election so only one replica acts.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "nodeward-system", "Namespace of the leader-election Lease.")
-	// Slower than controller-runtime's 15s/10s/2s: the leader's Lease renewal
-	// is its only steady-state write (6 a minute instead of 30); a failover
-	// takes up to a minute, which a remediation operator can afford.
-	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 60*time.Second, "How long a leader's Lease is valid.")
-	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 40*time.Second, "How long the leader keeps trying to renew before it steps down.")
-	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 10*time.Second, "How often the leader renews its Lease.")
+	// 15s/10s/2s, as kube-controller-manager and kube-scheduler renew their
+	// own leases on the same apiserver. A killed leader is replaced once its
+	// Lease has gone unrenewed for the lease duration: about 15-20s (the
+	// standby checks every 2s, jittered up to 4.4s), where 60s/40s/10s let a
+	// SIGKILL stall remediation for up to a minute. The leader gives up only
+	// after 10s without one successful renewal: an apiserver on a loaded
+	// 2-core machine that answers in seconds costs no leadership, and the 5s
+	// between renew deadline and lease duration keep the old leader's
+	// stepping down ahead of anyone's taking over. The price is a Lease
+	// update every 2s (30 writes a minute, the operator's only steady-state
+	// write). A clean shutdown (SIGTERM) releases the Lease, so a standby
+	// takes over at its next retry.
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a leader's Lease is valid: a killed leader is replaced this long (plus up to two retry periods) after its last renewal. Must exceed the renew deadline.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it steps down (and exits): the longest apiserver stall it survives. Must exceed 1.2 retry periods.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often the leader renews its Lease (one write each) and a standby tries to acquire it (jittered up to 2.2 times this).")
+	fs.StringVar(&o.leaderIdentity, "leader-elect-identity", "", "This replica's identity in the leader-election Lease (holderIdentity); it must be unique among live replicas, e.g. the pod name. Empty: the host name and a random UUID.")
 	fs.StringVar(&o.sealSecret, "seal-secret", "", "NAMESPACE/NAME of the Secret holding the key the operator seals its Remediation records with (created with a random key if absent; only the operator may read it). Default: the leader-election namespace/"+operator.DefaultSealSecretName+".")
 	fs.DurationVar(&o.leaseStaleAfter, "lease-stale-after", diagnosis.DefaultThresholds().LeaseStaleAfter, "A node Lease not renewed for this long counts as stopped heartbeats.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Client QPS towards the API server.")
@@ -82,6 +106,9 @@ func run(args []string) error {
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.leaderElect && !(o.leaseDuration > o.renewDeadline && float64(o.renewDeadline) > 1.2*float64(o.retryPeriod) && o.retryPeriod > 0) {
+		return fmt.Errorf("--leader-elect-lease-duration (%s) must exceed --leader-elect-renew-deadline (%s), which must exceed 1.2 times --leader-elect-retry-period (%s)", o.leaseDuration, o.renewDeadline, o.retryPeriod)
 	}
 	logger := zap.New(zap.UseFlagOptions(&o.zap))
 	ctrl.SetLogger(logger)
@@ -123,20 +150,27 @@ func run(args []string) error {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	var lock resourcelock.Interface
+	if o.leaderElect {
+		if lock, err = leaderLock(cfg, scheme, o); err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         operator.CacheOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:        o.probeAddr,
-		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "nodeward-operator",
-		LeaderElectionNamespace:       o.leaderElectionNS,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &o.leaseDuration,
-		RenewDeadline:                 &o.renewDeadline,
-		RetryPeriod:                   &o.retryPeriod,
-		PprofBindAddress:              o.pprofAddr,
-		WebhookServer:                 webhookServer,
+		Scheme:                              scheme,
+		Cache:                               operator.CacheOptions(),
+		Metrics:                             metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:              o.probeAddr,
+		LeaderElection:                      o.leaderElect,
+		LeaderElectionID:                    leaderElectionID,
+		LeaderElectionNamespace:             o.leaderElectionNS,
+		LeaderElectionReleaseOnCancel:       true, // SIGTERM hands over at once
+		LeaderElectionResourceLockInterface: lock,
+		LeaseDuration:                       &o.leaseDuration,
+		RenewDeadline:                       &o.renewDeadline,
+		RetryPeriod:                         &o.retryPeriod,
+		PprofBindAddress:                    o.pprofAddr,
+		WebhookServer:                       webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -157,6 +191,18 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	// Ready once the caches are synced: the manager then enters the leader
+	// election, so a ready standby is one that can take over.
+	if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 200*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("caches not synced yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	if webhookServer != nil {
 		// Not ready, so out of the webhook Service, until it serves.
 		if err := mgr.AddReadyzCheck("webhook", webhookServer.StartedChecker()); err != nil {
@@ -165,6 +211,36 @@ func run(args []string) error {
 	}
 	logger.Info("Starting nodeward-operator")
 	return mgr.Start(ctx)
+}
+
+// leaderLock is controller-runtime's leader-election Lease lock
+// (nodeward-system/nodeward-operator) with this replica's identity:
+// --leader-elect-identity, or as controller-runtime names it, the host name
+// and a random UUID. Each request times out after half the renew deadline,
+// so one hung request does not cost the leadership.
+func leaderLock(cfg *rest.Config, scheme *runtime.Scheme, o options) (resourcelock.Interface, error) {
+	id := o.leaderIdentity
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		id = host + "_" + string(uuid.NewUUID())
+	}
+	lc := rest.AddUserAgent(rest.CopyConfig(cfg), "leader-election")
+	lc.Timeout = max(o.renewDeadline/2, time.Second)
+	cs, err := kubernetes.NewForConfig(lc)
+	if err != nil {
+		return nil, err
+	}
+	// "<id> became leader" Events on the Lease, as controller-runtime records.
+	events := record.NewBroadcaster()
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	return resourcelock.New(resourcelock.LeasesResourceLock, o.leaderElectionNS, leaderElectionID,
+		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{
+			Identity:      id,
+			EventRecorder: events.NewRecorder(scheme, corev1.EventSource{Component: "nodeward-operator", Host: id}),
+		})
 }
 
 // splitHostPort splits a bind address such as ":9443" or "127.0.0.1:9443".

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -67,6 +69,9 @@ type Options struct {
 	Nodes []NodeSpec
 	// OperatorArgs are extra flags for nodeward-operator.
 	OperatorArgs []string
+	// Replicas is how many operator processes run, leader-elected (default
+	// 1); each has its own probe address and leader-election identity.
+	Replicas int
 	// AgentProbeInterval and AgentReportInterval tune the agents.
 	AgentProbeInterval, AgentReportInterval time.Duration
 	// Log receives component logs; nil keeps them only in files.
@@ -83,10 +88,33 @@ type Cluster struct {
 	opts     Options
 	mu       sync.Mutex
 	nodes    map[string]*sim.Node
-	operator *exec.Cmd
-	opDone   chan struct{}
+	replicas []*OperatorReplica // started and not stopped, oldest first
+	started  int                // replicas ever started, for their identities
 	webhook  *operatorWebhook
 }
+
+// OperatorReplica is one nodeward-operator process.
+type OperatorReplica struct {
+	// ID is its leader-election identity (--leader-elect-identity), the
+	// holderIdentity of the Lease nodeward-system/nodeward-operator while
+	// it leads: nodeward-operator-0, -1, … in start order, never reused.
+	ID string
+	// ProbeAddr serves /healthz and /readyz.
+	ProbeAddr string
+	// Webhook tells whether it serves the approval stamp webhook. One
+	// replica at a time does, at the address the apiserver calls: the first
+	// one, and after it ends the next one started.
+	Webhook bool
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// PID is the process id.
+func (r *OperatorReplica) PID() int { return r.cmd.Process.Pid }
+
+// Done is closed once the process has exited.
+func (r *OperatorReplica) Done() <-chan struct{} { return r.done }
 
 // Start brings the cluster up. On error everything started is stopped.
 func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
@@ -329,87 +357,195 @@ func writeKubeconfig(cfg *rest.Config, ca []byte, path string) error {
 	return clientcmd.WriteToFile(*kc, path)
 }
 
-// StartOperator runs bin/nodeward-operator under its own service account,
-// with its webhook server on, and waits until its probe and webhook ports
-// accept connections.
+// StartOperator runs Options.Replicas (at least one) nodeward-operator
+// processes (StartReplica).
 func (c *Cluster) StartOperator(ctx context.Context) error {
+	for range max(1, c.opts.Replicas) {
+		if _, err := c.StartReplica(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartReplica runs one more bin/nodeward-operator under the operator's
+// service account, with its own probe address and leader-election identity
+// and, if no running replica serves it, the webhook server; it waits until
+// the replica is ready (/readyz: its caches synced, so it has entered the
+// leader election, and its webhook serving).
+func (c *Cluster) StartReplica(ctx context.Context) (*OperatorReplica, error) {
 	kubeconfig, err := c.OperatorKubeconfig(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	probe, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bin := filepath.Join(c.opts.BinDir, "nodeward-operator")
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("operator binary: %w (run make build)", err)
+		return nil, fmt.Errorf("operator binary: %w (run make build)", err)
 	}
-	args := append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-devel=false"}, c.webhook.args()...)
+	c.mu.Lock()
+	r := &OperatorReplica{ID: "nodeward-operator-" + strconv.Itoa(c.started), ProbeAddr: probe, Webhook: true, done: make(chan struct{})}
+	c.started++
+	for _, o := range c.replicas {
+		select {
+		case <-o.done:
+		default:
+			r.Webhook = r.Webhook && !o.Webhook
+		}
+	}
+	c.mu.Unlock()
+	args := []string{"--kubeconfig", kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe, "--zap-devel=false", "--leader-elect-identity=" + r.ID}
+	if r.Webhook {
+		args = append(args, c.webhook.args()...)
+	}
 	args = append(args, c.opts.OperatorArgs...)
 	cmd := exec.Command(bin, args...)
 	logf, err := os.OpenFile(filepath.Join(c.CP.Dir, "nodeward-operator.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var out io.Writer = logf
+	prefix := "[nodeward-operator] "
+	if c.opts.Replicas > 1 {
+		// Several processes share the file: each line says whose it is.
+		prefix = "[" + r.ID + "] "
+		out = &prefixWriter{prefix: prefix, w: logf}
+	}
 	if c.opts.Log != nil {
-		out = io.MultiWriter(logf, &prefixWriter{prefix: "[nodeward-operator] ", w: c.opts.Log})
+		out = io.MultiWriter(out, &prefixWriter{prefix: prefix, w: c.opts.Log})
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("starting nodeward-operator: %w", err)
+		return nil, fmt.Errorf("starting nodeward-operator: %w", err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	r.cmd = cmd
+	go func() { _ = cmd.Wait(); logf.Close(); close(r.done) }()
 	c.mu.Lock()
-	c.operator, c.opDone = cmd, done
+	c.replicas = append(c.replicas, r)
 	c.mu.Unlock()
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	hc := &http.Client{Timeout: time.Second}
+	return r, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
-		case <-done:
-			return false, fmt.Errorf("nodeward-operator exited early; see %s", filepath.Join(c.CP.Dir, "nodeward-operator.log"))
+		case <-r.done:
+			return false, fmt.Errorf("nodeward-operator %s exited early; see %s", r.ID, filepath.Join(c.CP.Dir, "nodeward-operator.log"))
 		default:
 		}
-		for _, addr := range []string{probe, c.webhook.addr} {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if r.Webhook {
+			conn, err := net.DialTimeout("tcp", c.webhook.addr, time.Second)
 			if err != nil {
 				return false, nil
 			}
 			conn.Close()
 		}
-		return true, nil
+		resp, err := hc.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
 	})
 }
 
-// OperatorPID returns the process id of the running operator, or 0.
-func (c *Cluster) OperatorPID() int {
+// OperatorReplicas returns the replicas started and not stopped or killed
+// by the harness, oldest first (one may have exited by itself: see Done).
+func (c *Cluster) OperatorReplicas() []*OperatorReplica {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.operator == nil || c.operator.Process == nil {
-		return 0
-	}
-	return c.operator.Process.Pid
+	return append([]*OperatorReplica(nil), c.replicas...)
 }
 
-// StopOperator stops the operator (SIGTERM, then SIGKILL after 10s).
+// OperatorReplica returns the replica with leader-election identity id, or
+// nil.
+func (c *Cluster) OperatorReplica(id string) *OperatorReplica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.replicas {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// OperatorLease returns the operator's leader-election Lease; its
+// spec.holderIdentity is the leading replica's ID.
+func (c *Cluster) OperatorLease(ctx context.Context) (*coordinationv1.Lease, error) {
+	return c.Kube.CoordinationV1().Leases(Namespace).Get(ctx, "nodeward-operator", metav1.GetOptions{})
+}
+
+// OperatorPID returns the process id of the oldest running operator, or 0.
+func (c *Cluster) OperatorPID() int {
+	for _, r := range c.OperatorReplicas() {
+		select {
+		case <-r.done:
+		default:
+			return r.PID()
+		}
+	}
+	return 0
+}
+
+// KillReplica SIGKILLs the replica (and its process group), as a node
+// failure or the OOM killer would, and waits until it is gone: it releases
+// nothing.
+func (c *Cluster) KillReplica(id string) error {
+	r := c.removeReplica(id)
+	if r == nil {
+		return fmt.Errorf("no operator replica %q", id)
+	}
+	_ = syscall.Kill(-r.PID(), syscall.SIGKILL)
+	<-r.done
+	return nil
+}
+
+// StopReplica stops the replica cleanly (SIGTERM, then SIGKILL after 10s).
+func (c *Cluster) StopReplica(id string) error {
+	r := c.removeReplica(id)
+	if r == nil {
+		return fmt.Errorf("no operator replica %q", id)
+	}
+	r.stop()
+	return nil
+}
+
+func (c *Cluster) removeReplica(id string) *OperatorReplica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, r := range c.replicas {
+		if r.ID == id {
+			c.replicas = append(c.replicas[:i], c.replicas[i+1:]...)
+			return r
+		}
+	}
+	return nil
+}
+
+func (r *OperatorReplica) stop() {
+	_ = syscall.Kill(-r.PID(), syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-r.PID(), syscall.SIGKILL)
+		<-r.done
+	}
+}
+
+// StopOperator stops every replica (StopReplica), all at once.
 func (c *Cluster) StopOperator() {
 	c.mu.Lock()
-	cmd, done := c.operator, c.opDone
-	c.operator, c.opDone = nil, nil
+	rs := c.replicas
+	c.replicas = nil
 	c.mu.Unlock()
-	if cmd == nil {
-		return
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Go(r.stop)
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	wg.Wait()
 }
 
 // Stop stops the operator, the nodes and the control plane.

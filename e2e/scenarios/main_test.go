@@ -5,6 +5,7 @@
 package scenarios
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// Listing tests (go test -list, as make fuzz does) needs no cluster.
+	flag.Parse()
+	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
+		return m.Run()
+	}
 	if _, err := controlplane.DefaultBinDir(); err != nil || !haveControlPlane() {
 		if os.Getenv("NODEWARD_REQUIRE_CONTROLPLANE") == "1" {
 			fmt.Fprintln(os.Stderr, "the control-plane binaries are missing: run make controlplane")

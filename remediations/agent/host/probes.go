@@ -312,15 +312,21 @@ func (p *Proc) readOOMKills() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for line := range lines(b) {
-		if v, ok := cutPrefix(line, "oom_kill "); ok {
-			if n, ok := parseInt(trimSpace(v)); ok {
-				return n, nil
-			}
-			break
-		}
+	if n, ok := parseVmstatOOMKills(b); ok {
+		return n, nil
 	}
 	return 0, fileError(p.vmstat, "no oom_kill counter")
+}
+
+// parseVmstatOOMKills returns the oom_kill counter of /proc/vmstat
+// ("oom_kill 3"); false if the first such line holds no number.
+func parseVmstatOOMKills(b []byte) (int64, bool) {
+	for line := range lines(b) {
+		if v, ok := cutPrefix(line, "oom_kill "); ok {
+			return parseInt(trimSpace(v))
+		}
+	}
+	return 0, false
 }
 
 // readStat counts the cpuN lines of /proc/stat (the host's online CPUs,
@@ -331,19 +337,28 @@ func (p *Proc) readStat() (cpus int32, btime int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	cpus, btime = parseStat(b)
+	if cpus == 0 {
+		return 0, btime, fileError(p.stat, "no cpuN lines")
+	}
+	return cpus, btime, nil
+}
+
+// parseStat counts the cpuN lines of /proc/stat and reads btime (0 if
+// absent or not a number; the last one counts).
+func parseStat(b []byte) (cpus int32, btime int64) {
 	for line := range lines(b) {
 		if len(line) > 3 && line[0] == 'c' && line[1] == 'p' && line[2] == 'u' && isDigit(line[3]) {
-			cpus++
+			if cpus < math.MaxInt32 {
+				cpus++
+			}
 		} else if v, ok := cutPrefix(line, "btime "); ok {
 			if n, ok := parseInt(trimSpace(v)); ok {
 				btime = n
 			}
 		}
 	}
-	if cpus == 0 {
-		return 0, btime, fileError(p.stat, "no cpuN lines")
-	}
-	return cpus, btime, nil
+	return cpus, btime
 }
 
 // readLoadavg reads the 1-minute load (times 1000) and the number of threads
@@ -354,6 +369,16 @@ func (p *Proc) readLoadavg() (load1Milli, threads int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	load1Milli, threads, ok := parseLoadavg(b)
+	if !ok {
+		return 0, 0, fileError(p.loadavg, "want \"load1 load5 load15 running/total lastpid\"")
+	}
+	return load1Milli, threads, nil
+}
+
+// parseLoadavg parses /proc/loadavg: the first field as thousandths and the
+// total of the fourth ("running/total").
+func parseLoadavg(b []byte) (load1Milli, threads int64, ok bool) {
 	f1, rest := nextField(b)
 	_, rest = nextField(rest)
 	_, rest = nextField(rest)
@@ -365,9 +390,9 @@ func (p *Proc) readLoadavg() (load1Milli, threads int64, err error) {
 		threads, ok2 = parseInt(f4[slash+1:])
 	}
 	if !ok1 || !ok2 {
-		return 0, 0, fileError(p.loadavg, "want \"load1 load5 load15 running/total lastpid\"")
+		return 0, 0, false
 	}
-	return load, threads, nil
+	return load, threads, true
 }
 
 // probePIDs fills out.PIDs: threads from /proc/loadavg (or its error),
@@ -382,7 +407,7 @@ func (p *Proc) probePIDs(ctx context.Context, out *v1alpha1.NodeProbes, now time
 		addError(out, "pids: "+err.Error())
 		return
 	}
-	pidMax, ok := parseInt(trimSpace(b))
+	pidMax, ok := parsePidMax(b)
 	if !ok {
 		addError(out, "pids: "+fileError(p.pidMax, "not a number").Error())
 		return
@@ -394,6 +419,9 @@ func (p *Proc) probePIDs(ctx context.Context, out *v1alpha1.NodeProbes, now time
 	}
 	out.PIDs = &v1alpha1.PIDProbe{Threads: threads, PIDMax: pidMax, Zombies: zombies}
 }
+
+// parsePidMax parses /proc/sys/kernel/pid_max ("4194304\n").
+func parsePidMax(b []byte) (int64, bool) { return parseInt(trimSpace(b)) }
 
 // probeDisks fills out.Disks; a missing path is skipped.
 func (p *Proc) probeDisks(out *v1alpha1.NodeProbes) {
