@@ -54,14 +54,7 @@ func TestApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	for user, role := range map[string]string{"viewer": "nodeward-viewer", "editor": editorRole.Name, "approver": "nodeward-approver"} {
-		b := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "test-" + user},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
-		}
-		if err := c.Client.Create(ctx, b); err != nil {
-			t.Fatal(err)
-		}
+		bindClusterRole(t, c, user, role)
 	}
 	clientOf := map[string]client.Client{}
 	for _, u := range users {
@@ -80,18 +73,7 @@ func TestApproval(t *testing.T) {
 		t.Fatalf("creating policy: %v", err)
 	}
 	nodes := []string{"worker-approve", "worker-healed", "worker-reject"}
-	for _, n := range nodes {
-		eventually(t, time.Minute, "NodeReport of "+n, func(ctx context.Context) (bool, error) {
-			rep := &v1alpha1.NodeReport{}
-			err := c.Client.Get(ctx, client.ObjectKey{Name: n}, rep)
-			return err == nil && len(rep.Status.Units) > 0, nil
-		})
-	}
-	for _, n := range nodes {
-		if _, err := sim.Inject(ctx, c.Node(n), "kubelet-crash"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	breakKubelets(t, c, nodes...)
 	t.Logf("crashed the kubelets of %v", nodes)
 
 	rec := map[string]string{} // node → record name

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodeward/nodeward/e2e/harness"
-	"github.com/nodeward/nodeward/e2e/sim"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/policies"
 )
@@ -56,18 +55,7 @@ func TestForgeryWithoutAdmission(t *testing.T) {
 		}
 	}
 	nodes := []string{"worker-gated", "worker-auto-a", "worker-auto-b"}
-	for _, n := range nodes {
-		eventually(t, time.Minute, "NodeReport of "+n, func(ctx context.Context) (bool, error) {
-			rep := &v1alpha1.NodeReport{}
-			err := c.Client.Get(ctx, client.ObjectKey{Name: n}, rep)
-			return err == nil && len(rep.Status.Units) > 0, nil
-		})
-	}
-	for _, n := range nodes {
-		if _, err := sim.Inject(ctx, c.Node(n), "kubelet-crash"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	breakKubelets(t, c, nodes...)
 	t.Logf("crashed the kubelets of %v", nodes)
 
 	// The genuine records: one waits for approval; on the Automatic policy

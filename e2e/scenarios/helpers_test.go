@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,5 +105,18 @@ func policy(name string, selector map[string]string, mode v1alpha1.Mode, cause v
 			Action:       v1alpha1.Action{Type: action},
 			Mode:         mode,
 		},
+	}
+}
+
+// bindClusterRole binds a ClusterRole to a user for the test.
+func bindClusterRole(t *testing.T, c *harness.Cluster, user, clusterRole string) {
+	t.Helper()
+	b := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-" + user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
+	}
+	if err := c.Client.Create(context.Background(), b); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -264,17 +264,6 @@ func TestTrustBoundaries(t *testing.T) {
 	ctx := context.Background()
 	t.Logf("cluster up in %s", time.Since(started).Round(100*time.Millisecond))
 
-	bind := func(user, clusterRole string) {
-		t.Helper()
-		b := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "test-" + user},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}},
-		}
-		if err := c.Client.Create(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
 	clientOf := map[string]client.Client{}
 	for _, r := range trustRoles {
 		role := r.clusterRole
@@ -284,9 +273,9 @@ func TestTrustBoundaries(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		bind(r.name, role)
+		bindClusterRole(t, c, r.name, role)
 	}
-	bind("approver", "nodeward-approver")
+	bindClusterRole(t, c, "approver", "nodeward-approver")
 	for _, u := range users {
 		cfg := c.CP.RestConfig(u.Name)
 		cfg.QPS, cfg.Burst = 100, 200 // client-go's default 5/s would make the matrix wait on itself

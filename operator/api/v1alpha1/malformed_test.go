@@ -17,50 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/yaml"
 
-	"github.com/nodeward/nodeward/e2e/controlplane"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/policies"
 )
-
-// realAPI starts a real kube-apiserver with the generated CRDs and returns
-// a client that also knows the core and apiextensions types (the policy
-// status code lists nodes; a test may edit a CRD).
-func realAPI(t *testing.T) client.Client {
-	t.Helper()
-	assets, err := controlplane.EnvtestAssets()
-	if err != nil {
-		if os.Getenv("NODEWARD_REQUIRE_CONTROLPLANE") == "1" {
-			t.Fatalf("control-plane binaries: %v", err)
-		}
-		t.Skipf("control-plane binaries missing (make controlplane): %v", err)
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		CRDDirectoryPaths:        []string{filepath.Join("..", "..", "..", "config", "crd")},
-		ErrorIfCRDPathMissing:    true,
-		ControlPlaneStartTimeout: 3 * time.Minute,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, corev1.AddToScheme, apiextensionsv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // obj is a policy as a person writes it: plain YAML-like values, so a
 // malformed duration ("5 minutes") can be sent as it is.
@@ -316,7 +278,7 @@ func TestMalformedPolicies(t *testing.T) {
 	if len(cases) < 100 {
 		t.Fatalf("only %d malformed policies, want at least 100", len(cases))
 	}
-	c := realAPI(t)
+	c := apiClient(t)
 	ctx := context.Background()
 	status := &policies.StatusReconciler{Client: c, Recorder: events.NewFakeRecorder(100)}
 
@@ -384,7 +346,7 @@ func TestMalformedPolicies(t *testing.T) {
 // the CRD lacked those rules) is reported Ready=False with the parse error,
 // and never keeps a working lower-priority policy from deciding.
 func TestPolicyStoredBeforeSelectorRules(t *testing.T) {
-	c := realAPI(t)
+	c := apiClient(t)
 	ctx := context.Background()
 
 	// Take the selector rules out of the installed CRD, as an older
@@ -497,7 +459,7 @@ func TestPolicyStoredBeforeSelectorRules(t *testing.T) {
 // code then parses it, and reports what only the parser sees, like hour 25,
 // as Ready=False).
 func TestScheduleRulesAgreeWithWindowCode(t *testing.T) {
-	c := realAPI(t)
+	c := apiClient(t)
 	ctx := context.Background()
 	schedules := append([]string{
 		"0 2 * * *", "*/15 * * * *", "30 22 * * 1-5", "0 2 * * MON-FRI", "0 0 1 JAN ?", "0 25 * * *", "0 2 L * *",

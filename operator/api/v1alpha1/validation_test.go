@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -21,7 +23,8 @@ import (
 )
 
 // apiClient starts a real kube-apiserver and etcd (envtest on the project's
-// own control-plane binaries) with the generated CRDs installed.
+// own control-plane binaries) with the generated CRDs installed, and a
+// client for it.
 func apiClient(t *testing.T) client.Client {
 	t.Helper()
 	assets, err := controlplane.EnvtestAssets()
@@ -44,9 +47,13 @@ func apiClient(t *testing.T) client.Client {
 		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
+	// The core and apiextensions types too: the policy status code lists
+	// nodes, and a test may edit a CRD.
 	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, corev1.AddToScheme, apiextensionsv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
