@@ -39,7 +39,12 @@ type Coverage struct {
 func NewCoverage(p *v1alpha1.RemediationPolicy) *Coverage {
 	c := &Coverage{includeControlPlane: p.Spec.IncludeControlPlane}
 	if p.Spec.NodeSelector != nil {
-		c.sel, c.selErr = metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
+		// ValidateSelector first: what it refuses (and the policy's status
+		// reports as InvalidNodeSelector) covers no node, even where the
+		// selector parser is more lenient.
+		if c.selErr = ValidateSelector(p.Spec.NodeSelector); c.selErr == nil {
+			c.sel, c.selErr = metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
+		}
 	}
 	return c
 }
