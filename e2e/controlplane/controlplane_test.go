@@ -181,16 +181,16 @@ func TestStartRejectsBadUsers(t *testing.T) {
 }
 
 func TestDefaultBinDir(t *testing.T) {
+	// Outside the clone, in the user's cache directory, so that a fresh
+	// clone (CI clones afresh) reuses the binaries an earlier one built.
 	t.Setenv("NODEWARD_CONTROLPLANE_BIN", "")
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
 	dir, err := controlplane.DefaultBinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := filepath.Abs("../..") // this package is e2e/controlplane
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := filepath.Join(root, "bin", "controlplane", controlplane.Version); dir != want {
+	if want := filepath.Join(cache, "nodeward", "controlplane", controlplane.Version); dir != want {
 		t.Errorf("DefaultBinDir() = %s, want %s", dir, want)
 	}
 	t.Setenv("NODEWARD_CONTROLPLANE_BIN", "/somewhere/else")
