@@ -163,13 +163,14 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 }
 
 // PolicyReady is the policy's Ready condition: False with the problem
-// when the policy can't act as written (CheckPolicy: it decides nothing,
-// lower-priority policies decide instead), False when paused, else True.
+// when the policy can't act as written (CheckPolicy: its records are held,
+// and one whose selector can't be read covers no node), False when paused,
+// else True.
 func PolicyReady(p *v1alpha1.RemediationPolicy) metav1.Condition {
 	ready := metav1.Condition{Type: v1alpha1.PolicyConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.PolicyReasonActive, Message: "the policy is active", ObservedGeneration: p.Generation}
 	if pr := CheckPolicy(p); pr != nil {
 		ready.Status, ready.Reason = metav1.ConditionFalse, pr.Reason
-		ready.Message = fmt.Sprintf("%s; the policy decides nothing until this is fixed (lower-priority policies covering the node decide instead)", pr.Message)
+		ready.Message = fmt.Sprintf("%s; nothing runs under this policy until this is fixed (its records are held)", pr.Message)
 	} else if p.Spec.Paused {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.PolicyReasonPaused, "spec.paused is true: no new remediations"
 	}

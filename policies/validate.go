@@ -28,8 +28,9 @@ func problem(reason, format string, args ...any) *Problem {
 // CheckPolicy reports why the policy can't act, or nil when it can. Admission
 // refuses all of these; CheckPolicy catches what it let through anyway (a
 // policy stored before a rule existed, a rule admission can't express, such
-// as a time zone or a schedule that never comes). Select skips a policy with
-// a problem, so a lower-priority policy decides instead, and the policy's
+// as a time zone or a schedule that never comes). Admit holds the records of a
+// policy with a problem (Select skips only one whose selector can't be
+// read: it covers no node), and the policy's
 // status says Ready=False with the problem. The result is deterministic (the
 // status must not flap between two messages).
 func CheckPolicy(p *v1alpha1.RemediationPolicy) *Problem {

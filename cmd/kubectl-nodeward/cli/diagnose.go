@@ -128,8 +128,8 @@ func printDiagnosis(b *strings.Builder, v nodeView, now time.Time) {
 			}
 		}
 		fmt.Fprintf(b, "     Suggested action: %s\n", line)
-		for _, skipped := range brokenPolicies(v, c.Cause) {
-			fmt.Fprintf(b, "     Skipped: %s\n", skipped)
+		for _, broken := range brokenPolicies(v, c.Cause) {
+			fmt.Fprintf(b, "     %s\n", broken)
 		}
 	}
 }
@@ -185,9 +185,10 @@ func printReport(b *strings.Builder, r *v1alpha1.NodeReport, now time.Time) {
 }
 
 // brokenPolicies names the policies that cover the node and list the cause
-// but can't act (their Ready is False, Select skips them), with why: a
-// person reading "no policy covers this cause" must learn which policy was
-// meant to.
+// but can't act (their Ready is False), with why: one whose selector can't
+// be read is skipped (it covers no node), and a person reading "no policy
+// covers this cause" must learn which policy was meant to; any other holds
+// its records, and a person must learn why nothing runs.
 func brokenPolicies(v nodeView, cause v1alpha1.Cause) []string {
 	var out []string
 	for i := range v.Policies {
@@ -202,7 +203,11 @@ func brokenPolicies(v nodeView, cause v1alpha1.Cause) []string {
 		if _, cp := v.Node.Labels[policies.LabelControlPlane]; (cp && !p.Spec.IncludeControlPlane) || v.Node.Labels[v1alpha1.LabelExclude] == "true" {
 			continue
 		}
-		out = append(out, fmt.Sprintf("policy %s can't act (%s): %s", p.Name, pr.Reason, pr.Message))
+		what := "Held" // it still decides, and Admit holds its records
+		if pr.Reason == v1alpha1.PolicyReasonInvalidNodeSelector {
+			what = "Skipped"
+		}
+		out = append(out, fmt.Sprintf("%s: policy %s can't act (%s): %s", what, p.Name, pr.Reason, pr.Message))
 	}
 	return out
 }
