@@ -337,16 +337,13 @@ func StricterMode(a, b v1alpha1.Mode) v1alpha1.Mode {
 		}
 		return 2
 	}
-	if rank(a) >= rank(b) {
-		if rank(a) == 2 {
-			return v1alpha1.ModeDryRun
-		}
-		return a
+	if rank(b) > rank(a) {
+		a = b
 	}
-	if rank(b) == 2 {
+	if rank(a) == 2 {
 		return v1alpha1.ModeDryRun
 	}
-	return b
+	return a
 }
 
 // skip ends a record that never started: every step is Skipped, saying why.
