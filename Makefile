@@ -43,7 +43,8 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code, and what comes from the cause table (enum, CEL rules, README table).
+	go run ./operator/api/v1alpha1/internal/gencauses .
 	$(CONTROLLER_GEN) object paths=./operator/api/...
 
 .PHONY: manifests
@@ -56,7 +57,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC roles into config/.
 verify: generate manifests ## Regenerate everything and fail if git sees a difference; go vet.
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/'))"; test -z "$$unformatted" || (echo "gofmt needed: $$unformatted" && exit 1)
 	go vet ./...
-	@test -z "$$(git status --porcelain -- config operator/api)" || (git status --porcelain -- config operator/api; git diff -- config operator/api; echo "generated files are out of date: run make generate manifests and commit" && exit 1)
+	@test -z "$$(git status --porcelain -- config operator/api README.md)" || (git status --porcelain -- config operator/api README.md; git diff -- config operator/api README.md; echo "generated files are out of date: run make generate manifests and commit" && exit 1)
 
 ##@ Build
 

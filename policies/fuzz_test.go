@@ -155,7 +155,7 @@ func FuzzCheckPolicy(f *testing.F) {
 			t.Fatalf("CheckPolicy passed schedule %q that admission refuses", sched)
 		}
 		for _, c := range p.Spec.Causes {
-			if c.Cause.IsAdvisory() {
+			if c.Cause.NeedsPerson() {
 				t.Fatalf("CheckPolicy passed an action bound to advisory %s", c.Cause)
 			}
 		}

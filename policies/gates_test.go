@@ -313,7 +313,7 @@ func TestAdmit(t *testing.T) {
 		// An advisory cause bound to an action (stored before the rule).
 		{"advisory binding", func(in *GateInput) {
 			in.Policy.Spec.Causes = append(in.Policy.Spec.Causes, v1alpha1.CauseMatch{Cause: v1alpha1.CauseKernelDeadlock})
-		}, held(v1alpha1.PolicyReasonInvalidCauses), "KernelDeadlock: advisory"},
+		}, held(v1alpha1.PolicyReasonInvalidCauses), "KernelDeadlock need a person"},
 
 		// --- maxConcurrent ---------------------------------------------------
 

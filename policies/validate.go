@@ -116,28 +116,6 @@ func clip(s string) string {
 	return s[:60] + fmt.Sprintf("…(%d chars)", len(s))
 }
 
-var (
-	knownCauses = map[v1alpha1.Cause]bool{}
-	// causesFor lists the causes each action may be bound to (admission's
-	// rules, in remediationpolicy_types.go, say the same).
-	causesFor = map[v1alpha1.ActionType][]v1alpha1.Cause{
-		v1alpha1.ActionRestartKubelet:          {v1alpha1.CauseKubeletDown, v1alpha1.CauseKubeletHung, v1alpha1.CauseContainerRuntimeDown},
-		v1alpha1.ActionRestartContainerRuntime: {v1alpha1.CauseKubeletDown, v1alpha1.CauseKubeletHung, v1alpha1.CauseContainerRuntimeDown},
-		v1alpha1.ActionCordonDrain: {v1alpha1.CauseMemoryExhausted, v1alpha1.CausePIDExhausted, v1alpha1.CauseDiskPressure, v1alpha1.CauseKubeletHung,
-			v1alpha1.CauseKubeletDown, v1alpha1.CauseContainerRuntimeDown, v1alpha1.CauseNetworkUnavailable, v1alpha1.CausePLEGUnhealthy, v1alpha1.CauseNodeUnreachable},
-		v1alpha1.ActionTuneGracePeriods: {v1alpha1.CausePLEGUnhealthy, v1alpha1.CauseControlPlaneDegraded},
-	}
-)
-
-func init() {
-	for _, c := range []v1alpha1.Cause{v1alpha1.CauseKubeletDown, v1alpha1.CauseKubeletHung, v1alpha1.CauseMemoryExhausted, v1alpha1.CausePLEGUnhealthy,
-		v1alpha1.CauseControlPlaneDegraded, v1alpha1.CauseContainerRuntimeDown, v1alpha1.CauseNetworkUnavailable, v1alpha1.CausePIDExhausted,
-		v1alpha1.CauseDiskPressure, v1alpha1.CauseNodeUnreachable, v1alpha1.CauseOldSystemd, v1alpha1.CauseCgroupDriverMismatch,
-		v1alpha1.CauseKernelDeadlock, v1alpha1.CauseReadonlyFilesystem} {
-		knownCauses[c] = true
-	}
-}
-
 // checkCausesAndAction mirrors admission's rules on causes and the action,
 // in the same order: the causes the user wrote first, advisory ones before
 // any binding.
@@ -146,9 +124,9 @@ func checkCausesAndAction(s *v1alpha1.RemediationPolicySpec) *Problem {
 		return problem(v1alpha1.PolicyReasonInvalidCauses, "spec.causes is empty: the policy would act on nothing")
 	}
 	seen := map[v1alpha1.Cause]bool{}
-	var advisory []string
+	var person []string
 	for i, c := range s.Causes {
-		if !knownCauses[c.Cause] {
+		if _, ok := c.Cause.Info(); !ok {
 			return problem(v1alpha1.PolicyReasonInvalidCauses, "spec.causes[%d].cause %q is not a cause nodeward diagnoses", i, c.Cause)
 		}
 		if seen[c.Cause] {
@@ -158,20 +136,20 @@ func checkCausesAndAction(s *v1alpha1.RemediationPolicySpec) *Problem {
 		if c.For.Duration < 0 {
 			return problem(v1alpha1.PolicyReasonInvalidCauses, "spec.causes[%d].for %s is negative", i, c.For.Duration)
 		}
-		if c.Cause.IsAdvisory() {
-			advisory = append(advisory, string(c.Cause))
+		if c.Cause.NeedsPerson() && s.Action.Type != v1alpha1.ActionCordon && s.Action.Type != v1alpha1.ActionNotify {
+			person = append(person, string(c.Cause))
 		}
 	}
-	if len(advisory) > 0 {
-		return problem(v1alpha1.PolicyReasonInvalidCauses, "spec.causes: %s: advisory, a person is needed; no action (here %s) may be bound to an advisory cause", strings.Join(advisory, ", "), s.Action.Type)
+	if len(person) > 0 {
+		return problem(v1alpha1.PolicyReasonInvalidCauses, "spec.causes: %s need a person (nodeward cannot fix them), so they may be bound only to Cordon or Notify, not to %s", strings.Join(person, ", "), s.Action.Type)
 	}
-	allowed, ok := causesFor[s.Action.Type]
-	if !ok {
-		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.action.type %q is not RestartKubelet, RestartContainerRuntime, CordonDrain or TuneGracePeriods", s.Action.Type)
+	allowed := v1alpha1.CausesAllowing(s.Action.Type)
+	if len(allowed) == 0 {
+		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.action.type %q is not one of RestartKubelet, RestartContainerRuntime, CordonDrain, TuneGracePeriods, Cordon, Notify", s.Action.Type)
 	}
 	var wrong []string
 	for _, c := range s.Causes {
-		if !containsCause(allowed, c.Cause) {
+		if !c.Cause.Allows(s.Action.Type) {
 			wrong = append(wrong, string(c.Cause))
 		}
 	}
@@ -191,15 +169,6 @@ func checkCausesAndAction(s *v1alpha1.RemediationPolicySpec) *Problem {
 		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true")
 	}
 	return nil
-}
-
-func containsCause(cs []v1alpha1.Cause, c v1alpha1.Cause) bool {
-	for _, x := range cs {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 func joinCauses(cs []v1alpha1.Cause) string {

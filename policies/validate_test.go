@@ -55,11 +55,11 @@ func brokenPolicies() []struct {
 		{"never opens", policy("x", withWindow("0 2 31 2 *", "")), v1alpha1.PolicyReasonInvalidWindow, "never opens"},
 		{"no causes", policy("x", func(p *v1alpha1.RemediationPolicy) { p.Spec.Causes = nil }), v1alpha1.PolicyReasonInvalidCauses, "spec.causes is empty"},
 		{"unknown cause", policy("x", handles("KubeletSad", 0)), v1alpha1.PolicyReasonInvalidCauses, `spec.causes[0].cause "KubeletSad"`},
-		{"advisory", policy("x", handles(v1alpha1.CauseKernelDeadlock, 0)), v1alpha1.PolicyReasonInvalidCauses, "spec.causes: KernelDeadlock: advisory"},
+		{"advisory", policy("x", handles(v1alpha1.CauseKernelDeadlock, 0)), v1alpha1.PolicyReasonInvalidCauses, "spec.causes: KernelDeadlock need a person"},
 		{"advisory with a drain: the advisory cause is named first", policy("x", func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.Action.Type = v1alpha1.ActionCordonDrain
 			p.Spec.Causes = []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseControlPlaneDegraded}, {Cause: v1alpha1.CauseOldSystemd}}
-		}), v1alpha1.PolicyReasonInvalidCauses, "spec.causes: OldSystemd: advisory"},
+		}), v1alpha1.PolicyReasonInvalidCauses, "spec.causes: OldSystemd need a person"},
 		{"restart on PLEG", policy("x", handles(v1alpha1.CausePLEGUnhealthy, 0)), v1alpha1.PolicyReasonInvalidCauses, "spec.causes: PLEGUnhealthy cannot be bound to RestartKubelet"},
 		{"drain on the control plane", policy("x", func(p *v1alpha1.RemediationPolicy) {
 			p.Spec.Action.Type = v1alpha1.ActionCordonDrain

@@ -2,8 +2,9 @@ package v1alpha1
 
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-// Cause is a diagnosed reason why a node is unhealthy.
-// +kubebuilder:validation:Enum=KubeletDown;KubeletHung;MemoryExhausted;PLEGUnhealthy;ControlPlaneDegraded;ContainerRuntimeDown;NetworkUnavailable;PIDExhausted;DiskPressure;NodeUnreachable;OldSystemd;CgroupDriverMismatch;KernelDeadlock;ReadonlyFilesystem
+// Cause is a diagnosed reason why a node is unhealthy; CauseTable defines
+// each (the Enum below is generated from it).
+// +kubebuilder:validation:Enum=FleetNodeFault;KubeletCrashLoop;KubeletCertificateExpired;ClockSkew;KubeletDown;ContainerRuntimeDown;ContainerRuntimeHung;MemoryExhausted;PIDExhausted;DiskPressure;PLEGUnhealthy;NetworkUnavailable;ControlPlaneDegraded;KubeletHung;NodeUnreachable;KernelDeadlock;ReadonlyFilesystem;PodStartFailures;OldSystemd;CgroupDriverMismatch
 type Cause string
 
 const (
@@ -35,29 +36,37 @@ const (
 	// CauseNodeUnreachable: node status and agent are both silent: the node
 	// is down or cut off (seed 004).
 	CauseNodeUnreachable Cause = "NodeUnreachable"
-	// CauseOldSystemd (advisory): systemd older than 219-67 has the D-Bus
+	// CauseOldSystemd (needs a person): systemd older than 219-67 has the D-Bus
 	// cookie overflow that hangs runc and the kubelet (seed 004).
 	CauseOldSystemd Cause = "OldSystemd"
-	// CauseCgroupDriverMismatch (advisory): the kubelet's and the runtime's
+	// CauseCgroupDriverMismatch (needs a person): the kubelet's and the runtime's
 	// cgroup drivers differ (seed 004).
 	CauseCgroupDriverMismatch Cause = "CgroupDriverMismatch"
-	// CauseKernelDeadlock (advisory): node-problem-detector's KernelDeadlock.
+	// CauseKernelDeadlock (needs a person): kernel hung tasks
+	// (node-problem-detector's KernelDeadlock, or the kernel log).
 	CauseKernelDeadlock Cause = "KernelDeadlock"
-	// CauseReadonlyFilesystem (advisory): node-problem-detector's ReadonlyFilesystem.
+	// CauseReadonlyFilesystem (needs a person): a filesystem went read-only
+	// or has I/O errors (node-problem-detector's ReadonlyFilesystem, the
+	// kernel log, read-only errors in the journal or pod events).
 	CauseReadonlyFilesystem Cause = "ReadonlyFilesystem"
+	// CauseKubeletCrashLoop (needs a person): the kubelet exits with its own
+	// fatal error at every start; restarting it repeats the exit.
+	CauseKubeletCrashLoop Cause = "KubeletCrashLoop"
+	// CauseKubeletCertificateExpired (needs a person): the kubelet's client
+	// certificate or the cluster CA expired.
+	CauseKubeletCertificateExpired Cause = "KubeletCertificateExpired"
+	// CauseClockSkew (needs a person): the node's clock is wrong.
+	CauseClockSkew Cause = "ClockSkew"
+	// CauseContainerRuntimeHung: the runtime unit runs but its CRI socket
+	// does not answer.
+	CauseContainerRuntimeHung Cause = "ContainerRuntimeHung"
+	// CausePodStartFailures (needs a person): the node is Ready but pods on
+	// it fail to start.
+	CausePodStartFailures Cause = "PodStartFailures"
+	// CauseFleetNodeFault (needs a person, cluster-wide): the same node
+	// fault on many nodes at once while their agents report on time.
+	CauseFleetNodeFault Cause = "FleetNodeFault"
 )
-
-// IsAdvisory reports whether a cause needs a person: no policy may act on it.
-func (c Cause) IsAdvisory() bool {
-	switch c {
-	case CauseOldSystemd, CauseCgroupDriverMismatch, CauseKernelDeadlock, CauseReadonlyFilesystem:
-		return true
-	}
-	return false
-}
-
-// IsClusterWide reports whether a cause is the cluster's, not a node's.
-func (c Cause) IsClusterWide() bool { return c == CauseControlPlaneDegraded }
 
 // Unit is the logical name of a node service the agent may act on. The agent
 // maps it to a systemd unit from its own configuration; the API never carries

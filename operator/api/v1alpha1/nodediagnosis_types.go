@@ -7,6 +7,12 @@ type DiagnosedCause struct {
 	// cause is the diagnosed cause.
 	// +required
 	Cause Cause `json:"cause"`
+	// detail names the cause more closely where its rule can, e.g. the
+	// error a crash-looping kubelet exits with (Swap, Config, MissingFile,
+	// CgroupDriver, Other).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Detail string `json:"detail,omitempty"`
 	// since is when this cause was first diagnosed without a break.
 	// +required
 	Since metav1.Time `json:"since"`

@@ -35,6 +35,24 @@ type NodeProbes struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=10
 	KernelLog []LogLine `json:"kernelLog,omitempty"`
+	// runtime is a direct call to the container runtime over its CRI socket
+	// with a short deadline: running but not answering is not stopped.
+	// +optional
+	Runtime *RuntimeProbe `json:"runtime,omitempty"`
+	// swap is the node's swap (/proc/swaps).
+	// +optional
+	Swap *SwapProbe `json:"swap,omitempty"`
+	// certificates are the expiry of the kubelet's client certificate and of
+	// the cluster CA.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	Certificates []CertificateProbe `json:"certificates,omitempty"`
+	// clock is the node clock's offset from the apiserver's and its time
+	// synchronisation.
+	// +optional
+	Clock *ClockProbe `json:"clock,omitempty"`
 	// errors lists probes that could not run, so a gap is visible.
 	// +optional
 	// +listType=atomic
@@ -87,14 +105,87 @@ type DiskProbe struct {
 
 // LogLine is one log line that names a cause.
 type LogLine struct {
-	// time the line was logged, if known.
+	// time the line was logged (its last repeat), if known.
 	// +optional
 	Time *metav1.Time `json:"time,omitempty"`
-	// source: kernel or kubelet.
+	// firstTime is when the first of count repeats was logged, if known.
+	// +optional
+	FirstTime *metav1.Time `json:"firstTime,omitempty"`
+	// count is how many times the line was logged (repeats differing only
+	// in timestamps, PIDs and similar numbers fold into one); 0 means once.
+	// +optional
+	Count int32 `json:"count,omitempty"`
+	// source: kernel, kubelet or containerRuntime.
 	Source string `json:"source"`
 	// text of the line, truncated to 256 characters.
 	// +kubebuilder:validation:MaxLength=256
 	Text string `json:"text"`
+}
+
+// Repeats is how many times the line was logged (at least 1).
+func (l LogLine) Repeats() int32 { return max(l.Count, 1) }
+
+// RuntimeProbe is the answer (or the silence) of the container runtime's
+// CRI socket to Version and Status calls with a short deadline.
+type RuntimeProbe struct {
+	// endpoint called, e.g. unix:///run/containerd/containerd.sock.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Endpoint string `json:"endpoint,omitempty"`
+	// answered is true when both calls returned within the deadline.
+	Answered bool `json:"answered"`
+	// version is the runtime's name and version, e.g. containerd 1.7.24.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Version string `json:"version,omitempty"`
+	// runtimeReady and networkReady are the runtime's own RuntimeReady and
+	// NetworkReady conditions.
+	// +optional
+	RuntimeReady *bool `json:"runtimeReady,omitempty"`
+	// +optional
+	NetworkReady *bool `json:"networkReady,omitempty"`
+	// error is why the call failed, e.g. "context deadline exceeded".
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Error string `json:"error,omitempty"`
+	// failingSince is when the calls started failing, by the agent's clock.
+	// +optional
+	FailingSince *metav1.Time `json:"failingSince,omitempty"`
+}
+
+// SwapProbe is the node's swap space.
+type SwapProbe struct {
+	// totalBytes of all active swap areas; 0 means swap is off.
+	TotalBytes int64 `json:"totalBytes"`
+	// usedBytes of swap in use.
+	UsedBytes int64 `json:"usedBytes"`
+}
+
+// CertificateProbe is the validity of one certificate the kubelet needs.
+type CertificateProbe struct {
+	// name: kubeletClient (the kubelet's client certificate) or clusterCA.
+	// +kubebuilder:validation:Enum=kubeletClient;clusterCA
+	Name string `json:"name"`
+	// notBefore and notAfter bound the certificate's validity.
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+	// error says why the certificate could not be read.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Error string `json:"error,omitempty"`
+}
+
+// ClockProbe is the node's clock as the agent measured it.
+type ClockProbe struct {
+	// offsetMilli is the node clock minus the apiserver's, in milliseconds,
+	// from the Date of the apiserver's answers (one-second resolution).
+	// +optional
+	OffsetMilli *int64 `json:"offsetMilli,omitempty"`
+	// synchronized is systemd-timedated's NTPSynchronized.
+	// +optional
+	Synchronized *bool `json:"synchronized,omitempty"`
 }
 
 // AlarmSignature is what of the probes is worth a write of its own, before

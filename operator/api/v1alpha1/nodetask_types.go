@@ -128,6 +128,33 @@ type UnitState struct {
 	// since is when the unit entered its active state, if known.
 	// +optional
 	Since *metav1.Time `json:"since,omitempty"`
+	// restarts is systemd's NRestarts: how many times systemd restarted the
+	// unit automatically (Restart=) since it was last started by hand.
+	// +optional
+	Restarts *int32 `json:"restarts,omitempty"`
+	// result is systemd's Result of the unit's last run: success,
+	// exit-code, signal, core-dump, timeout, start-limit-hit...
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Result string `json:"result,omitempty"`
+	// exitCode is how the main process last ended (systemd's ExecMainCode):
+	// exited, killed or dumped.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	ExitCode string `json:"exitCode,omitempty"`
+	// exitStatus is the main process's last exit status, or the signal
+	// number when it was killed (systemd's ExecMainStatus).
+	// +optional
+	ExitStatus *int32 `json:"exitStatus,omitempty"`
+	// exitedAt is when the main process last ended (ExecMainExitTimestamp).
+	// +optional
+	ExitedAt *metav1.Time `json:"exitedAt,omitempty"`
+	// logs are the unit's last error and fatal lines from the systemd
+	// journal, repeats folded into one line with a count, newest last.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	Logs []LogLine `json:"logs,omitempty"`
 }
 
 // Active reports whether the unit is running.

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +112,7 @@ func TestUnitState(t *testing.T) {
 				t.Errorf("Since = %v, want %d usec", got.Since, tc.since)
 			}
 			got.Since = nil
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("UnitState = %+v, want %+v", got, tc.want)
 			}
 		})
