@@ -134,7 +134,7 @@ func Diagnose(in Input, th Thresholds) Result {
 	res.Status.Checks = capEvidence(f.checks)
 	res.Unhealthy = f.ready == nil || f.ready.Status != corev1.ConditionTrue
 	for _, c := range causes {
-		res.Unhealthy = res.Unhealthy || !c.Cause.IsAdvisory() || c.Cause == v1alpha1.CauseKernelDeadlock || c.Cause == v1alpha1.CauseReadonlyFilesystem
+		res.Unhealthy = res.Unhealthy || c.Cause != v1alpha1.CauseOldSystemd && c.Cause != v1alpha1.CauseCgroupDriverMismatch
 	}
 	// A stale Lease on a node still marked Ready is suspect too: the agent
 	// may go silent (NodeUnreachable) before the controller-manager marks the
