@@ -71,6 +71,14 @@ type ClusterState struct {
 	Degraded bool
 	// Late and Total count nodes with stale Leases and all nodes.
 	Late, Total int
+	// LateAgentsOnTime is how many of the late nodes have an agent that
+	// reports on time through the same apiserver (nil: not known). Agents
+	// that get through contradict a control-plane outage.
+	LateAgentsOnTime *int
+	// SameFault is node-level evidence many nodes share right now (e.g.
+	// the same kubelet fatal line), and SameFaultNodes how many share it.
+	SameFault      string
+	SameFaultNodes int
 	// Since is when the cluster turned degraded.
 	Since time.Time
 }
@@ -81,10 +89,20 @@ type Input struct {
 	Lease  *coordinationv1.Lease         // nil when the node has none
 	Report *v1alpha1.NodeReport          // nil when the agent never reported
 	Prev   *v1alpha1.NodeDiagnosisStatus // the previous diagnosis, for since-times
-	// Events are the node's recent SystemOOM events.
-	Events  []corev1.Event
-	Cluster ClusterState
-	Now     time.Time
+	// LeaseObservedAt is when nodeward saw the Lease's current renewTime
+	// arrive, by its own clock (nil: not known). Heartbeat staleness is
+	// measured from it, never from the time the node wrote.
+	LeaseObservedAt *time.Time
+	// Events are the Events about the Node.
+	Events []corev1.Event
+	// PodEvents are sandbox and container creation failures of pods on
+	// the node, bounded and deduplicated.
+	PodEvents []corev1.Event
+	Cluster   ClusterState
+	Now       time.Time
+	// Unknown holds what is not known (Snapshot's UnknownPaths): missing
+	// evidence, never a default value.
+	Unknown map[string]bool
 }
 
 // Result is a diagnosis.
