@@ -93,7 +93,8 @@ const (
 	UnknownNodeConditions  = "node.conditions"
 )
 
-// UnknownPaths are the paths Snapshot.Unknown may name.
+// UnknownPaths are the paths Snapshot.Unknown may name, or a field under
+// one (report.units.kubelet.activeState: the unit's state is not known).
 var UnknownPaths = []string{UnknownLease, UnknownLeaseObservedAt, UnknownReport, UnknownReportHeartbeat, UnknownReportUnits,
 	UnknownReportProbes, UnknownEvents, UnknownPodEvents, UnknownCluster, UnknownNodeConditions}
 
@@ -114,8 +115,8 @@ func ParseSnapshot(data []byte) (*Snapshot, error) {
 		return nil, fmt.Errorf("node is required")
 	}
 	for i, u := range s.Unknown {
-		if !slices.Contains(UnknownPaths, u) {
-			return nil, fmt.Errorf("unknown[%d] %q is not one of %s", i, u, strings.Join(UnknownPaths, ", "))
+		if !slices.ContainsFunc(UnknownPaths, func(p string) bool { return u == p || strings.HasPrefix(u, p+".") }) {
+			return nil, fmt.Errorf("unknown[%d] %q is not one of %s, or a field under one", i, u, strings.Join(UnknownPaths, ", "))
 		}
 	}
 	return s, nil
