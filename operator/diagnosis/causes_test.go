@@ -86,7 +86,7 @@ var (
 	pidPressure     = cond(corev1.NodePIDPressure, corev1.ConditionTrue, "KubeletHasInsufficientPID", msgPIDPressure, 2*time.Minute)
 	diskPressureC   = cond(corev1.NodeDiskPressure, corev1.ConditionTrue, "KubeletHasDiskPressure", msgDiskPressure, 2*time.Minute)
 	noRoute         = cond(corev1.NodeNetworkUnavailable, corev1.ConditionTrue, "NoRouteCreated", msgNoRoute, 5*time.Minute)
-	kernelDeadlock  = cond("KernelDeadlock", corev1.ConditionTrue, "DockerHung", msgDockerHung, 10*time.Minute)
+	kernelDeadlockC = cond("KernelDeadlock", corev1.ConditionTrue, "DockerHung", msgDockerHung, 10*time.Minute)
 	readonlyFS      = cond("ReadonlyFilesystem", corev1.ConditionTrue, "FilesystemIsReadOnly", msgReadOnly, 10*time.Minute)
 	frequentKubelet = cond("FrequentKubeletRestart", corev1.ConditionTrue, "FrequentKubeletRestart", msgFrequentRestart, 5*time.Minute)
 	frequentCtrd    = cond("FrequentContainerdRestart", corev1.ConditionTrue, "FrequentContainerdRestart", msgFrequentRestart, 5*time.Minute)
@@ -130,8 +130,8 @@ func pidsExhausted() *v1alpha1.PIDProbe {
 
 func pidsFine() *v1alpha1.PIDProbe { return &v1alpha1.PIDProbe{Threads: 1800, PIDMax: 4194304} }
 
-// diskFull: /var/lib/kubelet 2% free, inodes 1% free.
-func diskFull() v1alpha1.DiskProbe {
+// diskFullProbe: /var/lib/kubelet 2% free, inodes 1% free.
+func diskFullProbe() v1alpha1.DiskProbe {
 	return v1alpha1.DiskProbe{Path: "/var/lib/kubelet", TotalBytes: 100 << 30, FreeBytes: 2 << 30, TotalInodes: 6553600, FreeInodes: 65536}
 }
 
@@ -295,7 +295,7 @@ func TestDiagnoseCauses(t *testing.T) {
 			// Seed 002 with the disk filling up as well (DiskPressure and the probe) → DiskPressure ranked before PLEGUnhealthy.
 			name: "seed 002: PLEG unhealthy and disk pressure",
 			in: Input{Node: node(notReady(msgPLEG), diskPressureC), Lease: lease(2 * time.Second), Cluster: notDegraded, Now: now,
-				Report: withProbes(report(10*time.Second, kubeletActive, runtimeActive), v1alpha1.NodeProbes{Disks: []v1alpha1.DiskProbe{diskFull()}})},
+				Report: withProbes(report(10*time.Second, kubeletActive, runtimeActive), v1alpha1.NodeProbes{Disks: []v1alpha1.DiskProbe{diskFullProbe()}})},
 			want: []wantCause{
 				{v1alpha1.CauseDiskPressure, "DiskPressure=True, reason KubeletHasDiskPressure: " + msgDiskPressure, nil},
 				{v1alpha1.CausePLEGUnhealthy, "Ready=False, reason KubeletNotReady: " + msgPLEG, nil},
@@ -341,26 +341,28 @@ func TestDiagnoseCauses(t *testing.T) {
 		},
 		{
 			// Only the kubelet's Ready=False "container runtime is down", no agent installed → ContainerRuntimeDown, quoting Ready.
+			// The kubelet's "container runtime is down" alone, no agent: issue 12
+			// — runtime-down only when its unit or a CRI call agrees. No cause;
+			// the node is unhealthy (Ready=False) with its cause unknown.
 			name:      "runtime down from the Ready message alone",
 			in:        Input{Node: node(notReady(msgRuntimeDown)), Lease: lease(3 * time.Second), Cluster: notDegraded, Now: now},
-			want:      []wantCause{{v1alpha1.CauseContainerRuntimeDown, "Ready=False, reason KubeletNotReady: " + msgRuntimeDown, nil}},
+			want:      nil,
 			unhealthy: true,
 		},
 		{
-			// Only node-problem-detector's ContainerRuntimeUnhealthy, no agent, Ready still True → ContainerRuntimeDown, quoting health-checker.
+			// Only node-problem-detector's ContainerRuntimeUnhealthy, no agent, Ready still True → no cause: nothing on the node agrees.
 			name:      "runtime down from NPD ContainerRuntimeUnhealthy alone",
 			in:        Input{Node: node(readyTrue, runtimeUnwell), Lease: lease(3 * time.Second), Cluster: notDegraded, Now: now},
-			want:      []wantCause{{v1alpha1.CauseContainerRuntimeDown, "ContainerRuntimeUnhealthy=True, reason ContainerdUnhealthy: " + msgContainerdUnwel, nil}},
-			unhealthy: true,
+			want:      nil,
+			unhealthy: false,
 		},
 		{
-			// NPD FrequentContainerdRestart while the agent sees containerd active right now → ContainerRuntimeDown, with the active unit as evidence against.
+			// NPD FrequentContainerdRestart while the agent sees containerd active right now → no cause: the runtime runs (a restart would not help).
 			name: "runtime restarting frequently",
 			in: Input{Node: node(readyTrue, frequentCtrd), Lease: lease(3 * time.Second), Cluster: notDegraded, Now: now,
 				Report: report(10*time.Second, kubeletActive, runtimeActive)},
-			want: []wantCause{{v1alpha1.CauseContainerRuntimeDown, "FrequentContainerdRestart=True, reason FrequentContainerdRestart: " + msgFrequentRestart, []string{
-				"containerd.service is active (running), enabled since 2026-11-25T11:58:00Z now"}}},
-			unhealthy: true,
+			want:      nil,
+			unhealthy: false,
 		},
 		{
 			// The kubelet's real message once containerd has been down 3 minutes: "[container runtime is down, PLEG is not healthy: …]", containerd failed → ContainerRuntimeDown first, PLEGUnhealthy after it.
@@ -437,7 +439,7 @@ func TestDiagnoseCauses(t *testing.T) {
 			// DiskPressure=True, /var/lib/kubelet 2% free and 1% of inodes → DiskPressure, quoting the condition, with df -h and df -i.
 			name: "disk pressure, condition and probes",
 			in: Input{Node: node(readyTrue, diskPressureC), Lease: lease(3 * time.Second), Cluster: notDegraded, Now: now,
-				Report: withProbes(report(10*time.Second, kubeletActive, runtimeActive), v1alpha1.NodeProbes{Disks: []v1alpha1.DiskProbe{diskFull()}})},
+				Report: withProbes(report(10*time.Second, kubeletActive, runtimeActive), v1alpha1.NodeProbes{Disks: []v1alpha1.DiskProbe{diskFullProbe()}})},
 			want: []wantCause{{v1alpha1.CauseDiskPressure, "DiskPressure=True, reason KubeletHasDiskPressure: " + msgDiskPressure, []string{
 				"/var/lib/kubelet: 2.0Gi free of 100.0Gi (df -h)", "/var/lib/kubelet: 65536 inodes free of 6553600 (df -i)"}}},
 			unhealthy: true,
@@ -466,7 +468,7 @@ func TestDiagnoseCauses(t *testing.T) {
 		{
 			// NPD KernelDeadlock DockerHung on a Ready node → KernelDeadlock, quoting the kernel line; unhealthy although advisory.
 			name: "NPD kernel deadlock",
-			in: Input{Node: node(readyTrue, kernelDeadlock), Lease: lease(3 * time.Second), Cluster: notDegraded, Now: now,
+			in: Input{Node: node(readyTrue, kernelDeadlockC), Lease: lease(3 * time.Second), Cluster: notDegraded, Now: now,
 				Report: report(10*time.Second, kubeletActive, runtimeActive)},
 			want:      []wantCause{{v1alpha1.CauseKernelDeadlock, "KernelDeadlock=True, reason DockerHung: " + msgDockerHung, []string{"node-problem-detector"}}},
 			unhealthy: true,
@@ -549,11 +551,11 @@ func TestDiagnoseCauses(t *testing.T) {
 			name: "every signal at once",
 			in: Input{
 				Node: node(notReady(msgRuntimeDown, msgPLEG, msgCNI), memoryPressure, pidPressure, diskPressureC, noRoute,
-					kernelDeadlock, readonlyFS, frequentKubelet, frequentCtrd, kubeletUnwell, runtimeUnwell),
+					kernelDeadlockC, readonlyFS, frequentKubelet, frequentCtrd, kubeletUnwell, runtimeUnwell),
 				Lease: lease(2 * time.Minute), Cluster: degraded, Now: now,
 				Events: []corev1.Event{systemOOM(time.Minute)},
 				Report: withProbes(report(10*time.Second, kubeletFailed, runtimeFailed), v1alpha1.NodeProbes{
-					Memory: memExhausted(), PIDs: pidsExhausted(), Disks: []v1alpha1.DiskProbe{diskFull()},
+					Memory: memExhausted(), PIDs: pidsExhausted(), Disks: []v1alpha1.DiskProbe{diskFullProbe()},
 					SystemdVersion: "219-57.el7", KernelLog: []v1alpha1.LogLine{oomKernelLine(), qosLogLine()}}),
 			},
 			want: []wantCause{

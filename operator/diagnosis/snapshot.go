@@ -214,4 +214,3 @@ func SnapshotOf(in Input) *Snapshot {
 	}
 	return s
 }
-

@@ -4,7 +4,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // Cause is a diagnosed reason why a node is unhealthy; CauseTable defines
 // each (the Enum below is generated from it).
-// +kubebuilder:validation:Enum=FleetNodeFault;KubeletCrashLoop;KubeletCertificateExpired;ClockSkew;KubeletDown;ContainerRuntimeDown;ContainerRuntimeHung;MemoryExhausted;PIDExhausted;DiskPressure;PLEGUnhealthy;NetworkUnavailable;ControlPlaneDegraded;KubeletHung;NodeUnreachable;KernelDeadlock;ReadonlyFilesystem;PodStartFailures;OldSystemd;CgroupDriverMismatch
+// +kubebuilder:validation:Enum=FleetNodeFault;ClockSkew;KubeletCertificateExpired;KubeletCrashLoop;KubeletDown;ContainerRuntimeDown;ContainerRuntimeHung;MemoryExhausted;PIDExhausted;DiskPressure;PLEGUnhealthy;NetworkUnavailable;ControlPlaneDegraded;KubeletHung;NodeUnreachable;KernelDeadlock;ReadonlyFilesystem;PodStartFailures;OldSystemd;CgroupDriverMismatch
 type Cause string
 
 const (

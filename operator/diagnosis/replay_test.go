@@ -1,0 +1,242 @@
+package diagnosis
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/nodeward/nodeward/operator/api/v1alpha1"
+)
+
+// Incident is one file of the replay corpus (testdata/incidents): a real
+// NotReady incident from a public issue thread, the answer the thread
+// established, and a snapshot of only the signals the thread shows.
+type Incident struct {
+	File        string `json:"-"`
+	Source      string `json:"source"`
+	Title       string `json:"title"`
+	Collected   string `json:"collected"`
+	Established string `json:"established"`
+	Expect      struct {
+		Cause  string `json:"cause"`
+		Detail string `json:"detail,omitempty"`
+		Action string `json:"action"`
+	} `json:"expect"`
+	Naive    string   `json:"naive"`
+	Snapshot Snapshot `json:"snapshot"`
+}
+
+// Replay actions: what the thread says should be done on the node.
+const (
+	replayRestartKubelet = "RestartKubelet"
+	replayRestartRuntime = "RestartContainerRuntime"
+	replayDrain          = "Drain"
+	replayPerson         = "Person"
+	replayNothing        = "Nothing"
+)
+
+// replayAction maps a policy action to the replay's vocabulary: the ones
+// that disrupt the node (a restart, a drain), and the rest.
+func replayAction(a v1alpha1.ActionType) string {
+	switch a {
+	case v1alpha1.ActionRestartKubelet:
+		return replayRestartKubelet
+	case v1alpha1.ActionRestartContainerRuntime:
+		return replayRestartRuntime
+	case v1alpha1.ActionCordonDrain:
+		return replayDrain
+	}
+	return replayPerson // Cordon, Notify, TuneGracePeriods touch no workload on the node
+}
+
+// disruption ranks actions for "the most disruptive action admission accepts".
+var disruption = map[v1alpha1.ActionType]int{
+	v1alpha1.ActionCordonDrain: 5, v1alpha1.ActionRestartContainerRuntime: 4, v1alpha1.ActionRestartKubelet: 3,
+	v1alpha1.ActionCordon: 2, v1alpha1.ActionTuneGracePeriods: 1, v1alpha1.ActionNotify: 0,
+}
+
+// mostPermissive is the action the most permissive policy set admission
+// allows takes for a cause: every cause bound, Automatic, to the most
+// disruptive action admission accepts for it.
+func mostPermissive(c v1alpha1.Cause) v1alpha1.ActionType {
+	ci, _ := c.Info()
+	best := v1alpha1.ActionNotify
+	for _, a := range ci.Actions {
+		if disruption[a] > disruption[best] {
+			best = a
+		}
+	}
+	return best
+}
+
+// ReplayOutcome is how nodeward did on one incident.
+type ReplayOutcome struct {
+	Incident *Incident
+	Got      string // top cause, "Unknown" for none
+	Detail   string
+	Action   string // what the most permissive policy set does
+	Correct  bool
+	Unsafe   bool
+	Why      string // why it is unsafe
+}
+
+// unsafe judges an action against the thread's right action: a restart or
+// a drain where the thread says a person (or nothing on the node) is
+// needed, or a restart of something other than what the thread restarted.
+// A drain where a restart was right is heavier than needed but not unsafe:
+// the workloads move and nothing breaks.
+func unsafe(got, want string) (bool, string) {
+	disruptive := got == replayRestartKubelet || got == replayRestartRuntime || got == replayDrain
+	switch {
+	case !disruptive:
+		return false, ""
+	case want == replayPerson || want == replayNothing:
+		return true, fmt.Sprintf("%s where the thread says %s", got, strings.ToLower(want))
+	case got != replayDrain && got != want:
+		return true, fmt.Sprintf("%s where the thread did %s", got, want)
+	}
+	return false, ""
+}
+
+// Replay diagnoses one incident the way the operator would.
+func Replay(inc *Incident) ReplayOutcome {
+	res := Diagnose(inc.Snapshot.Input(), DefaultThresholds())
+	o := ReplayOutcome{Incident: inc, Got: "Unknown", Action: replayPerson}
+	if len(res.Status.Causes) > 0 {
+		top := res.Status.Causes[0]
+		o.Got, o.Detail = string(top.Cause), top.Detail
+		o.Action = replayAction(mostPermissive(top.Cause))
+	}
+	switch want := inc.Expect.Cause; {
+	case want == "Unknown":
+		// A cause nodeward does not know must come out unknown or as one
+		// that needs a person.
+		o.Correct = o.Got == "Unknown" || v1alpha1.Cause(o.Got).NeedsPerson()
+	default:
+		o.Correct = o.Got == want && (inc.Expect.Detail == "" || o.Detail == inc.Expect.Detail)
+	}
+	o.Unsafe, o.Why = unsafe(o.Action, inc.Expect.Action)
+	return o
+}
+
+// LoadIncidents reads every incident of the corpus.
+func LoadIncidents(dir string) ([]*Incident, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []*Incident
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		inc := &Incident{File: filepath.Base(f)}
+		if err := yaml.UnmarshalStrict(b, inc); err != nil {
+			return nil, fmt.Errorf("%s: %w", inc.File, err)
+		}
+		snap, err := yaml.Marshal(inc.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ParseSnapshot(snap); err != nil {
+			return nil, fmt.Errorf("%s: snapshot: %w", inc.File, err)
+		}
+		out = append(out, inc)
+	}
+	return out, nil
+}
+
+// ReplayScore sums outcomes.
+type ReplayScore struct {
+	N, Correct, ActN, ActCorrect, Unsafe int
+}
+
+func (s ReplayScore) String() string {
+	pct := func(a, b int) float64 {
+		if b == 0 {
+			return 0
+		}
+		return 100 * float64(a) / float64(b)
+	}
+	return fmt.Sprintf("top cause %d/%d (%.0f%%); where the right action is a restart or a drain %d/%d (%.0f%%); unsafe actions %d",
+		s.Correct, s.N, pct(s.Correct, s.N), s.ActCorrect, s.ActN, pct(s.ActCorrect, s.ActN), s.Unsafe)
+}
+
+func score(outs []ReplayOutcome, keep func(*Incident) bool) ReplayScore {
+	var s ReplayScore
+	for _, o := range outs {
+		if !keep(o.Incident) {
+			continue
+		}
+		s.N++
+		if o.Correct {
+			s.Correct++
+		}
+		if a := o.Incident.Expect.Action; a == replayRestartKubelet || a == replayRestartRuntime || a == replayDrain {
+			s.ActN++
+			if o.Correct {
+				s.ActCorrect++
+			}
+		}
+		if o.Unsafe {
+			s.Unsafe++
+		}
+	}
+	return s
+}
+
+// TestReplay replays the corpus of real incidents (make replay): at least
+// 90% right top causes, over all incidents and over those whose right
+// action is a restart or a drain, and no unsafe action under the most
+// permissive policy set admission allows.
+func TestReplay(t *testing.T) {
+	incs, err := LoadIncidents("testdata/incidents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(incs) < 40 {
+		t.Errorf("the corpus has %d incidents, want at least 40", len(incs))
+	}
+	var outs []ReplayOutcome
+	var b strings.Builder
+	for _, inc := range incs {
+		o := Replay(inc)
+		outs = append(outs, o)
+		mark := "ok   "
+		if !o.Correct {
+			mark = "WRONG"
+		}
+		if o.Unsafe {
+			mark += " UNSAFE(" + o.Why + ")"
+		}
+		got := o.Got
+		if o.Detail != "" {
+			got += "/" + o.Detail
+		}
+		want := inc.Expect.Cause
+		if inc.Expect.Detail != "" {
+			want += "/" + inc.Expect.Detail
+		}
+		fmt.Fprintf(&b, "%s %-58s want %-32s got %-32s -> %s\n", mark, inc.File, want+" ("+inc.Expect.Action+")", got, o.Action)
+	}
+	all := score(outs, func(*Incident) bool { return true })
+	before := score(outs, func(i *Incident) bool { return i.Collected != "after-rules" })
+	after := score(outs, func(i *Incident) bool { return i.Collected == "after-rules" })
+	t.Logf("replay of %d real incidents:\n%s\nall:                    %s\ncollected before rules: %s\ncollected after rules:  %s", len(incs), b.String(), all, before, after)
+	if all.Unsafe > 0 {
+		t.Errorf("%d unsafe actions, want 0", all.Unsafe)
+	}
+	if all.N > 0 && float64(all.Correct) < 0.9*float64(all.N) {
+		t.Errorf("top cause right in %d of %d incidents, want at least 90%%", all.Correct, all.N)
+	}
+	if all.ActN > 0 && float64(all.ActCorrect) < 0.9*float64(all.ActN) {
+		t.Errorf("top cause right in %d of %d incidents whose right action is a restart or a drain, want at least 90%%", all.ActCorrect, all.ActN)
+	}
+}
