@@ -27,6 +27,9 @@ const (
 	MsgPLEG            = "PLEG is not healthy: pleg was last seen active 3m0.1s ago; threshold is 3m0s"
 	MsgRuntimeDown     = "container runtime is down"
 	MsgNetworkNotReady = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+	// The kubelet's last words at start (journalctl -u kubelet, v1.37).
+	MsgKubeletBadConfig = `E1202 10:00:01.123456    2871 run.go:72] "command failed" err="failed to load kubelet config file, path: /var/lib/kubelet/config.yaml, error: failed to load Kubelet config file /var/lib/kubelet/config.yaml, error failed to decode: strict decoding error: unknown field \"cgroupDrivr\""`
+	MsgKubeletSwap      = `E1202 10:00:01.123456    2871 run.go:72] "command failed" err="failed to run Kubelet: running with swap on is not supported, please disable swap or set --fail-swap-on flag to false"`
 )
 
 func notReady(msg string) corev1.NodeCondition {
@@ -112,10 +115,35 @@ func init() {
 			n.Kubelet.SetCondition(notReady(MsgPLEG))
 			return nil
 		}},
+		{"kubelet-crashloop-config", "the kubelet exits at every start on a bad config file (a flag or field it does not know); systemd restarts it every 2s", func(_ context.Context, n *Node) error {
+			return n.Host.CrashLoop(v1alpha1.UnitKubelet, MsgKubeletBadConfig)
+		}},
+		{"kubelet-crashloop-swap", "the kubelet exits at every start: swap was turned back on", func(_ context.Context, n *Node) error {
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) { p.Swap = &v1alpha1.SwapProbe{TotalBytes: 2 << 30} })
+			return n.Host.CrashLoop(v1alpha1.UnitKubelet, MsgKubeletSwap)
+		}},
+		{"runtime-hung", "containerd runs but its CRI socket no longer answers; the kubelet's PLEG times out", func(_ context.Context, n *Node) error {
+			n.Host.Hang(v1alpha1.UnitContainerRuntime)
+			n.Kubelet.SetCondition(notReady(MsgPLEG))
+			return nil
+		}},
+		{"readonly-fs", "the root filesystem remounted read-only after I/O errors; the node stays Ready", func(_ context.Context, n *Node) error {
+			now := metav1.Now()
+			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) {
+				p.KernelLog = append(p.KernelLog,
+					v1alpha1.LogLine{Time: &now, Source: "kernel", Text: "blk_update_request: I/O error, dev nvme0n1, sector 4718592 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0"},
+					v1alpha1.LogLine{Time: &now, Source: "kernel", Text: "EXT4-fs (nvme0n1p1): Remounting filesystem read-only"})
+			})
+			return nil
+		}},
+		{"clock-behind", "the node's clock runs 5 minutes behind (NTP broke): its Lease and its agent's reports are stamped 5 minutes late", func(_ context.Context, n *Node) error {
+			return n.SkewClock(-5 * time.Minute)
+		}},
 		{"heal", "every unit enabled and started, conditions and probes healthy again", func(_ context.Context, n *Node) error {
 			for _, u := range []v1alpha1.Unit{v1alpha1.UnitKubelet, v1alpha1.UnitContainerRuntime} {
 				n.Host.SetEnabled(u, true)
 			}
+			n.Host.ClearFaults()
 			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) { *p = HealthyProbes() })
 			n.Kubelet.ClearConditions()
 			n.Host.Boot()

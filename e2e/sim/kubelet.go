@@ -47,6 +47,16 @@ type Kubelet struct {
 	overrides    map[corev1.NodeConditionType]corev1.NodeCondition
 	pausedUntil  time.Time
 	poke         chan struct{}
+	// clockOffset skews the node's clock: every time the kubelet writes
+	// (Lease renewTime, condition heartbeats) is off by it.
+	clockOffset time.Duration
+}
+
+// SetClockOffset skews the kubelet's clock by d (negative: behind).
+func (k *Kubelet) SetClockOffset(d time.Duration) {
+	k.fmu.Lock()
+	defer k.fmu.Unlock()
+	k.clockOffset = d
 }
 
 // SetCondition makes the kubelet report a condition (type, status, reason,
@@ -189,7 +199,9 @@ func (k *Kubelet) sync(ctx context.Context) error {
 	if paused {
 		return nil
 	}
-	now := time.Now()
+	k.fmu.Lock()
+	now := time.Now().Add(k.clockOffset)
+	k.fmu.Unlock()
 	if err := k.postStatus(ctx, now, overrides, now.Sub(k.lastPost) >= NodeStatusReportFrequency); err != nil {
 		return err
 	}

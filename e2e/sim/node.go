@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 	"github.com/nodeward/nodeward/remediations/agent"
@@ -25,6 +26,38 @@ type Node struct {
 	mu        sync.Mutex
 	stopAgent context.CancelFunc
 	agentDone chan error
+	// agentCfg and agentOpts are what the agent was last started with, so
+	// SkewClock can start it again with a skewed clock.
+	agentCfg  *rest.Config
+	agentOpts agent.Options
+}
+
+// skewedClock is the real clock off by a fixed offset: a node whose time
+// synchronisation broke.
+type skewedClock struct {
+	clock.RealClock
+	offset time.Duration
+}
+
+func (c skewedClock) Now() time.Time                  { return time.Now().Add(c.offset) }
+func (c skewedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// SkewClock sets the node's clock off by d: the kubelet's stamps and the
+// agent's (started again with the skewed clock) are off by it, as on a
+// node whose NTP broke.
+func (n *Node) SkewClock(d time.Duration) error {
+	n.Kubelet.SetClockOffset(d)
+	n.mu.Lock()
+	cfg, opts := n.agentCfg, n.agentOpts
+	n.mu.Unlock()
+	if cfg == nil {
+		return nil // no agent
+	}
+	if err := n.StopAgent(); err != nil {
+		return err
+	}
+	opts.Clock = skewedClock{offset: d}
+	return n.StartAgent(cfg, opts)
 }
 
 // NewNode returns a node that is not booted yet.
@@ -46,6 +79,9 @@ func (n *Node) Boot(ctx context.Context, kube kubernetes.Interface) error {
 // StartAgent runs the real node agent against the simulated host, as the
 // identity in cfg, until StopAgent.
 func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
+	n.mu.Lock()
+	n.agentCfg, n.agentOpts = cfg, opts
+	n.mu.Unlock()
 	opts.NodeName, opts.Host, opts.Prober = n.Name, n.Host, n.Host
 	if n.Host.HasConfig() {
 		opts.Config = n.Host

@@ -27,7 +27,11 @@ type Incident struct {
 		Detail string `json:"detail,omitempty"`
 		Action string `json:"action"`
 	} `json:"expect"`
-	Naive    string   `json:"naive"`
+	Naive string `json:"naive"`
+	// Signals name the snapshot's signals the thread ties to the cause;
+	// empty when the thread establishes it otherwise (a maintainer's word,
+	// a fix that worked).
+	Signals  []string `json:"signals,omitempty"`
 	Snapshot Snapshot `json:"snapshot"`
 }
 
