@@ -45,13 +45,26 @@ func hold(reason, format string, args ...any) Verdict {
 	return Verdict{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
+// TouchesNothing reports whether an action leaves the node as it is:
+// Notify only records and tells a person. Such a record is no disruption:
+// the storm breaker and the last control-plane guard do not hold it back, it
+// does not count as its node being remediated (StormCounts), and it is no
+// earlier attempt and starts no cooldown for the node's other records.
+func TouchesNothing(a v1alpha1.ActionType) bool {
+	return a == v1alpha1.ActionNotify
+}
+
 // Admit applies the policy's safety limits to a pending record, in order:
 // a person's hold, the last control-plane node, the attempt budget, the
 // node's cooldown, a policy that can't act (CheckPolicy), maintenance
-// windows, the storm breaker, concurrency and the rate per period.
+// windows, the storm breaker, concurrency and the rate per period. A record
+// that touches nothing (TouchesNothing) skips the last control-plane guard
+// and the storm breaker: they limit disruption, and a storm is when a person
+// most needs telling (FleetNodeFault may only be bound to Notify).
 func Admit(in GateInput) Verdict {
 	p, rec, node, now := in.Policy, in.Record, in.Node, in.Now
 	lim := p.Spec.Limits
+	harmless := TouchesNothing(rec.Spec.Action.Type)
 
 	if _, ok := node.Annotations[v1alpha1.AnnotationMaintenance]; ok {
 		return hold(v1alpha1.ReasonHeldForPerson, "node %s carries %s: a person is working on it; nodeward holds back until the annotation is removed", node.Name, v1alpha1.AnnotationMaintenance)
@@ -59,7 +72,7 @@ func Admit(in GateInput) Verdict {
 	if node.Spec.Unschedulable && node.Annotations[v1alpha1.AnnotationCordonedBy] == "" {
 		return hold(v1alpha1.ReasonHeldForPerson, "node %s was cordoned by someone other than nodeward (a drain or an upgrade in progress?); nodeward holds back until it is uncordoned", node.Name)
 	}
-	if _, cp := node.Labels[LabelControlPlane]; cp && in.ReadyControlPlane == 0 {
+	if _, cp := node.Labels[LabelControlPlane]; cp && in.ReadyControlPlane == 0 && !harmless {
 		return hold(v1alpha1.ReasonLastControlPlane, "node %s is the last control-plane node; nodeward never restarts or drains it while no other control-plane node is Ready", node.Name)
 	}
 
@@ -73,6 +86,9 @@ func Admit(in GateInput) Verdict {
 		r := &in.NodeRecords[i]
 		if r.Name == rec.Name || r.Status.StartedAt == nil {
 			continue
+		}
+		if TouchesNothing(r.Spec.Action.Type) && !harmless {
+			continue // a Notify did nothing to the node: no attempt, no cooldown for an action that does
 		}
 		if r.Spec.Cause == rec.Spec.Cause && now.Sub(r.Status.StartedAt.Time) < window {
 			attempts++
@@ -111,7 +127,7 @@ func Admit(in GateInput) Verdict {
 		return v
 	}
 
-	if max := MaxUnhealthy(p, in.Covered); in.Unhealthy > max {
+	if max := MaxUnhealthy(p, in.Covered); in.Unhealthy > max && !harmless {
 		return hold(v1alpha1.ReasonStormBreakerOpen, "storm breaker open: %d of the policy's %d nodes are unhealthy or being remediated (at most %d allowed)", in.Unhealthy, in.Covered, max)
 	}
 

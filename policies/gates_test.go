@@ -63,6 +63,29 @@ func earlier(name string, cause v1alpha1.Cause, startedAgo, ranFor time.Duration
 	return r
 }
 
+// asNotify makes the input a Notify policy's record, whose cause needs a
+// person (Notify touches nothing).
+func asNotify(in *GateInput) {
+	in.Policy.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionNotify}
+	in.Policy.Spec.Causes = []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseKernelDeadlock}}
+	in.Record.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionNotify}
+	in.Record.Spec.Cause = v1alpha1.CauseKernelDeadlock
+}
+
+// asCordon makes the input a Cordon policy's record.
+func asCordon(in *GateInput) {
+	in.Policy.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionCordon}
+	in.Policy.Spec.Causes = []v1alpha1.CauseMatch{{Cause: v1alpha1.CauseReadonlyFilesystem}}
+	in.Record.Spec.Action = v1alpha1.Action{Type: v1alpha1.ActionCordon}
+	in.Record.Spec.Cause = v1alpha1.CauseReadonlyFilesystem
+}
+
+// notified is an earlier Notify record (it touched nothing).
+func notified(r v1alpha1.Remediation) v1alpha1.Remediation {
+	r.Spec.Action.Type = v1alpha1.ActionNotify
+	return r
+}
+
 // onNode is the same record on another node (for the policy-wide limits).
 func onNode(r v1alpha1.Remediation, node string) v1alpha1.Remediation {
 	r.Spec.NodeName = node
@@ -275,6 +298,51 @@ func TestAdmit(t *testing.T) {
 		{"bad time zone", func(in *GateInput) {
 			in.Policy.Spec.MaintenanceWindows = maint("* * * * *", time.Hour, "Mars/Olympus_Mons")
 		}, held(v1alpha1.ReasonInvalidWindow), "Mars/Olympus_Mons"},
+
+		// --- Cordon and Notify -----------------------------------------------
+
+		// A Cordon is a disruption: the storm breaker, the last control-plane
+		// guard and maxConcurrent hold it as any other action.
+		{"cordon storm open", func(in *GateInput) { asCordon(in); in.Unhealthy = 4 }, held(v1alpha1.ReasonStormBreakerOpen), "4 of the policy's 10 nodes"},
+		{"cordon last control-plane node", func(in *GateInput) {
+			asCordon(in)
+			in.Node.Labels = map[string]string{LabelControlPlane: ""}
+			in.ReadyControlPlane = 0
+		}, held(v1alpha1.ReasonLastControlPlane), "last control-plane node"},
+		{"cordon maxConcurrent", func(in *GateInput) {
+			asCordon(in)
+			in.PolicyRecords = []v1alpha1.Remediation{onNode(earlier("a", kd, time.Minute, 0), "worker-2")}
+		}, held(v1alpha1.ReasonRateLimited), "maxConcurrent 1"},
+		// A Notify touches nothing: a storm (FleetNodeFault) is when a person
+		// most needs telling, and the last control-plane node may be told about.
+		{"notify in a storm", func(in *GateInput) { asNotify(in); in.Unhealthy = 10 }, allowed, ""},
+		{"notify last control-plane node", func(in *GateInput) {
+			asNotify(in)
+			in.Node.Labels = map[string]string{LabelControlPlane: ""}
+			in.ReadyControlPlane = 0
+		}, allowed, ""},
+		// The policy's own rate limits still bound the notices.
+		{"notify maxConcurrent", func(in *GateInput) {
+			asNotify(in)
+			in.PolicyRecords = []v1alpha1.Remediation{onNode(earlier("a", kd, time.Minute, 0), "worker-2")}
+		}, held(v1alpha1.ReasonRateLimited), "maxConcurrent 1"},
+		// An earlier Notify did nothing to the node: no cooldown, no attempt
+		// for a record that acts.
+		{"notify starts no cooldown for a restart", func(in *GateInput) {
+			in.NodeRecords = []v1alpha1.Remediation{notified(earlier("a", kd, 8*time.Minute, 3*time.Minute))}
+		}, allowed, ""},
+		{"notifies spend no restart budget", func(in *GateInput) {
+			in.NodeRecords = []v1alpha1.Remediation{
+				notified(earlier("a", kd, 20*time.Hour, 3*time.Minute)),
+				notified(earlier("b", kd, 10*time.Hour, 3*time.Minute)),
+				notified(earlier("c", kd, 5*time.Hour, 3*time.Minute)),
+			}
+		}, allowed, ""},
+		// Between Notify records the cooldown still spaces the notices.
+		{"notify cooled down by a notify", func(in *GateInput) {
+			asNotify(in)
+			in.NodeRecords = []v1alpha1.Remediation{notified(earlier("a", v1alpha1.CauseKernelDeadlock, 8*time.Minute, 3*time.Minute))}
+		}, heldUntil(v1alpha1.ReasonNodeCooldown, gateNow.Add(5*time.Minute)), "cooldown 10m0s"},
 
 		// --- the storm breaker -----------------------------------------------
 

@@ -59,7 +59,8 @@ func StormCounts(ctx context.Context, c client.Client, p *v1alpha1.RemediationPo
 		return 0, 0, 0, err
 	}
 	for _, r := range recs.Items {
-		if r.Status.Phase == v1alpha1.PhaseRunning && coveredSet[r.Spec.NodeName] {
+		// A running Notify touches nothing: its node is not being remediated.
+		if r.Status.Phase == v1alpha1.PhaseRunning && coveredSet[r.Spec.NodeName] && !TouchesNothing(r.Spec.Action.Type) {
 			bad[r.Spec.NodeName] = true
 		}
 	}

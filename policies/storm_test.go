@@ -39,6 +39,8 @@ func TestStormCounts(t *testing.T) {
 		&v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: "w1"}},
 		&v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
 		&v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: "r"}, Spec: v1alpha1.RemediationSpec{NodeName: "w3"}, Status: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning}},
+		// A running Notify touches nothing: w4 is not being remediated.
+		&v1alpha1.Remediation{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: v1alpha1.RemediationSpec{NodeName: "w4", Action: v1alpha1.Action{Type: v1alpha1.ActionNotify}}, Status: v1alpha1.RemediationStatus{Phase: v1alpha1.PhaseRunning}},
 	}
 	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build()
 	p := policy("p", selector(map[string]string{"pool": "a"}))
@@ -47,7 +49,7 @@ func TestStormCounts(t *testing.T) {
 		hb            Heartbeats
 		wantUnhealthy int
 	}{
-		{"without heartbeats", nil, 2},                                            // w1 diagnosed, w3 running
+		{"without heartbeats", nil, 2},                                            // w1 diagnosed, w3 running; w4's Notify not
 		{"stale leases count", lateSet{"w1": true, "w2": true, "other": true}, 3}, // + w2; w1 once; other not covered
 	} {
 		t.Run(tc.name, func(t *testing.T) {

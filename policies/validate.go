@@ -163,6 +163,8 @@ func checkCausesAndAction(s *v1alpha1.RemediationPolicySpec) *Problem {
 		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.action.restart is only valid for the restart actions, not %s", a.Type)
 	case a.Drain != nil && a.Type != v1alpha1.ActionCordonDrain:
 		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.action.drain is only valid for CordonDrain, not %s", a.Type)
+	case a.Cordon != nil && a.Type != v1alpha1.ActionCordon:
+		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.action.cordon is only valid for Cordon, not %s", a.Type)
 	case (a.Type == v1alpha1.ActionTuneGracePeriods) != (a.TuneGracePeriods != nil):
 		return problem(v1alpha1.PolicyReasonInvalidAction, "spec.action.tuneGracePeriods is required for TuneGracePeriods and only valid for it")
 	case a.Type == v1alpha1.ActionTuneGracePeriods && !s.IncludeControlPlane:

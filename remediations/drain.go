@@ -120,19 +120,46 @@ func (drainAction) plan(rem *v1alpha1.Remediation) []v1alpha1.Step {
 		after = ""
 	}
 	steps := []v1alpha1.Step{
-		{Name: v1alpha1.StepCordon, Phase: v1alpha1.StepPending,
-			Description: fmt.Sprintf("cordon %s if it is schedulable: set spec.unschedulable=true and annotate it %s=%s in one write; a node someone else cordoned is left as it is and never uncordoned by nodeward",
-				node, v1alpha1.AnnotationCordonedBy, rem.Name)},
+		cordonStep(rem),
 		{Name: v1alpha1.StepDrain, Phase: v1alpha1.StepPending,
 			Description: fmt.Sprintf("evict the pods on %s through the eviction API respecting PodDisruptionBudgets, timeout %s, grace period: %s; DaemonSet pods, mirror pods and nodeward's agent stay; %s; nothing is ever force-deleted%s",
 				node, drainTimeout(p), grace, emptyDir, after)},
 	}
-	if p.UncordonAfter != nil {
-		steps = append(steps, v1alpha1.Step{Name: v1alpha1.StepUncordon, Phase: v1alpha1.StepPending,
-			Description: fmt.Sprintf("uncordon %s once it has been Ready with no NodeDiagnosis for %s, only if nodeward's cordon is still in place (a person who uncordoned or re-cordoned it wins); if it is not healthy within %s, end leaving it cordoned",
-				node, p.UncordonAfter.Duration, uncordonCeiling)})
+	if s, ok := uncordonStep(rem); ok {
+		steps = append(steps, s)
 	}
 	return steps
+}
+
+// cordonStep is the Cordon step of CordonDrain and Cordon, planned.
+func cordonStep(rem *v1alpha1.Remediation) v1alpha1.Step {
+	return v1alpha1.Step{Name: v1alpha1.StepCordon, Phase: v1alpha1.StepPending,
+		Description: fmt.Sprintf("cordon %s if it is schedulable: set spec.unschedulable=true and annotate it %s=%s in one write; a node someone else cordoned is left as it is and never uncordoned by nodeward",
+			rem.Spec.NodeName, v1alpha1.AnnotationCordonedBy, rem.Name)}
+}
+
+// uncordonStep is the Uncordon step of CordonDrain and Cordon, planned, if
+// the action sets uncordonAfter.
+func uncordonStep(rem *v1alpha1.Remediation) (v1alpha1.Step, bool) {
+	after := uncordonAfter(rem.Spec.Action)
+	if after == nil {
+		return v1alpha1.Step{}, false
+	}
+	return v1alpha1.Step{Name: v1alpha1.StepUncordon, Phase: v1alpha1.StepPending,
+		Description: fmt.Sprintf("uncordon %s once it has been Ready with no NodeDiagnosis for %s, only if nodeward's cordon is still in place (a person who uncordoned or re-cordoned it wins); if it is not healthy within %s, end leaving it cordoned",
+			rem.Spec.NodeName, after.Duration, uncordonCeiling)}, true
+}
+
+// uncordonAfter is the action's uncordonAfter (CordonDrain's drain or
+// Cordon's cordon parameters), nil when the node is to stay cordoned.
+func uncordonAfter(a v1alpha1.Action) *metav1.Duration {
+	switch {
+	case a.Type == v1alpha1.ActionCordonDrain && a.Drain != nil:
+		return a.Drain.UncordonAfter
+	case a.Type == v1alpha1.ActionCordon && a.Cordon != nil:
+		return a.Cordon.UncordonAfter
+	}
+	return nil
 }
 
 func (drainAction) advance(ctx context.Context, e *Executor, rem *v1alpha1.Remediation, _ *corev1.Node, step *v1alpha1.Step, now time.Time) (reconcile.Result, error) {
@@ -641,11 +668,12 @@ func budgetRule(pdb *policyv1.PodDisruptionBudget) string {
 
 // uncordon waits until the node has been Ready with no NodeDiagnosis for
 // uncordonAfter, then uncordons it if nodeward's cordon is still in place.
+// CordonDrain and Cordon share it (and cordon).
 func (e *Executor) uncordon(ctx context.Context, rem *v1alpha1.Remediation, step *v1alpha1.Step, now time.Time) (reconcile.Result, error) {
 	ds := rem.Status.Drain
 	after := time.Duration(0)
-	if p := drainParams(rem); p.UncordonAfter != nil {
-		after = p.UncordonAfter.Duration
+	if d := uncordonAfter(rem.Spec.Action); d != nil {
+		after = d.Duration
 	}
 	if !ds.Cordoned {
 		succeed(step, fmt.Sprintf("nodeward did not cordon %s (it was cordoned already): left cordoned", rem.Spec.NodeName), now)
@@ -682,7 +710,7 @@ func (e *Executor) uncordon(ctx context.Context, rem *v1alpha1.Remediation, step
 		e.drains.unhealthy(rem.Name)
 		if waited := now.Sub(step.StartedAt.Time); waited >= uncordonCeiling {
 			e.drains.forget(rem.Name)
-			succeed(step, fmt.Sprintf("%s was not healthy within %s of the drain (%s): left cordoned by nodeward (annotation %s=%s kept); uncordon it once it is fixed",
+			succeed(step, fmt.Sprintf("%s was not healthy within %s (%s): left cordoned by nodeward (annotation %s=%s kept); uncordon it once it is fixed",
 				node.Name, uncordonCeiling, why, v1alpha1.AnnotationCordonedBy, rem.Name), now)
 			return reconcile.Result{}, nil
 		}

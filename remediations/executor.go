@@ -86,6 +86,13 @@ type previewer interface {
 	preview(ctx context.Context, e *Executor, rem *v1alpha1.Remediation, now time.Time)
 }
 
+// finisher is an action that does something once its record's terminal
+// status is persisted, and only then (notifyaction.go: tell a person): a
+// failed status write or a crash before it never lets that happen twice.
+type finisher interface {
+	finished(ctx context.Context, e *Executor, rem *v1alpha1.Remediation)
+}
+
 // actions maps each ActionType to its steps.
 var actions = map[v1alpha1.ActionType]action{
 	v1alpha1.ActionRestartKubelet:          restartAction{unit: v1alpha1.UnitKubelet},
@@ -147,6 +154,9 @@ func (e *Executor) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if rem.Status.Phase.IsTerminal() {
 		e.announce(rem)
 		countFinished(rem)
+		if f, ok := actions[rem.Spec.Action.Type].(finisher); ok {
+			f.finished(ctx, e, rem)
+		}
 	}
 	return res, nil
 }
@@ -221,7 +231,8 @@ func (e *Executor) planSteps(ctx context.Context, rem *v1alpha1.Remediation, act
 // must still be the policy's, and the stricter of the record's and the
 // policy's mode applies — in DryRun it ends saying what would have been
 // done; in RequireApproval it waits for a person's decision first
-// (approval.go), even if the record says Automatic. Then the node must still
+// (approval.go), even if the record says Automatic — but for a Notify, which
+// touches nothing. Then the node must still
 // exist, the record's cause episode must still be diagnosed (the same
 // causeSince), and the policy's limits must allow it (policies.Admit), or the
 // record waits saying why (or ends, when waiting can't help).
@@ -252,7 +263,9 @@ func (e *Executor) start(ctx context.Context, rem *v1alpha1.Remediation, now tim
 		e.dryRun(rem, fmt.Sprintf("policy %s is now DryRun (the record was decided as %s): ", p.Name, rem.Spec.Mode), now)
 		return reconcile.Result{}, nil
 	}
-	if mode == v1alpha1.ModeRequireApproval {
+	// A Notify touches nothing: approving it would only tell a person that
+	// a person is needed (notifyaction.go).
+	if mode == v1alpha1.ModeRequireApproval && !policies.TouchesNothing(rem.Spec.Action.Type) {
 		if res, done, err := e.awaitApproval(ctx, rem, p, now); done || err != nil {
 			return res, err
 		}

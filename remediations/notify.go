@@ -17,22 +17,35 @@ import (
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
 
+// Notice events: what a person is told about.
+const (
+	// EventApprovalRequired: a remediation waits for approval.
+	EventApprovalRequired = "ApprovalRequired"
+	// EventPersonNeeded: a Notify record says a person is needed; nothing
+	// was touched (notifyaction.go).
+	EventPersonNeeded = "PersonNeeded"
+)
+
 // ApprovalNotice is the JSON body POSTed when a remediation starts waiting
-// for approval.
+// for approval (event ApprovalRequired), or when a Notify record says a
+// person is needed (event PersonNeeded: no expiresAt, no approve command,
+// the evidence instead).
 type ApprovalNotice struct {
-	Event       string    `json:"event"` // "ApprovalRequired"
-	Remediation string    `json:"remediation"`
-	Node        string    `json:"node"`
-	Cause       string    `json:"cause"`
-	Action      string    `json:"action"`
-	Policy      string    `json:"policy"`
-	Message     string    `json:"message"`
-	Steps       []string  `json:"steps"`
-	ExpiresAt   time.Time `json:"expiresAt"`
-	Approve     string    `json:"approve"` // the command that approves it
+	Event       string   `json:"event"` // EventApprovalRequired or EventPersonNeeded
+	Remediation string   `json:"remediation"`
+	Node        string   `json:"node"`
+	Cause       string   `json:"cause"`
+	Action      string   `json:"action"`
+	Policy      string   `json:"policy"`
+	Message     string   `json:"message"`
+	Steps       []string `json:"steps"`
+	// Evidence are the top evidence lines of the diagnosis (PersonNeeded).
+	Evidence  []string  `json:"evidence,omitempty"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	Approve   string    `json:"approve,omitempty"` // the command that approves it
 }
 
-// Notifier POSTs ApprovalNotices to a webhook URL, from its own goroutine:
+// Notifier POSTs notices to a webhook URL, from its own goroutine:
 // Notify never blocks reconciliation (a full queue drops the notice and
 // logs it). Each notice is tried Attempts times with a Timeout per try and
 // a doubling pause between tries.
@@ -63,7 +76,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 			return nil
 		case notice := <-n.queue:
 			if err := n.send(ctx, notice); err != nil {
-				klog.FromContext(ctx).Error(err, "Approval notification not delivered", "remediation", notice.Remediation)
+				klog.FromContext(ctx).Error(err, "Notification not delivered", "event", notice.Event, "remediation", notice.Remediation)
 			}
 		}
 	}
@@ -77,7 +90,7 @@ func (n *Notifier) Notify(ctx context.Context, notice ApprovalNotice) {
 	select {
 	case n.queue <- notice:
 	default:
-		klog.FromContext(ctx).Info("Approval notification queue full: notice dropped", "remediation", notice.Remediation)
+		klog.FromContext(ctx).Info("Notification queue full: notice dropped", "event", notice.Event, "remediation", notice.Remediation)
 	}
 }
 
@@ -138,7 +151,7 @@ func approvalNotice(rem *v1alpha1.Remediation, deadline time.Time) ApprovalNotic
 		steps = append(steps, strings.TrimSpace(s.Name+" "+s.Description))
 	}
 	return ApprovalNotice{
-		Event: "ApprovalRequired", Remediation: rem.Name, Node: rem.Spec.NodeName, Cause: string(rem.Spec.Cause),
+		Event: EventApprovalRequired, Remediation: rem.Name, Node: rem.Spec.NodeName, Cause: string(rem.Spec.Cause),
 		Action: string(rem.Spec.Action.Type), Policy: rem.Spec.Policy, Message: rem.Status.Message, Steps: steps,
 		ExpiresAt: deadline.UTC(), Approve: fmt.Sprintf("kubectl nodeward approve %s --reason ...", rem.Name),
 	}

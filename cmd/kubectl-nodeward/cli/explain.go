@@ -64,11 +64,7 @@ func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTas
 	field(&b, "", "Cause", fmt.Sprintf("%s since %s", s.Cause, timestamp(&s.CauseSince, now)))
 	field(&b, "", "Policy", fmt.Sprintf("%s (generation %d)", s.Policy, s.PolicyGeneration))
 	field(&b, "", "Mode", string(s.Mode))
-	action := string(s.Action.Type)
-	if _, restart := remediations.UnitFor(s.Action.Type); restart {
-		action += fmt.Sprintf(" (recovery timeout %s)", remediations.RecoveryTimeout(s.Action))
-	}
-	field(&b, "", "Action", action)
+	field(&b, "", "Action", actionLine(s.Action))
 
 	b.WriteString("\nEvidence:\n")
 	if len(s.Evidence) == 0 {
@@ -112,6 +108,18 @@ func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTas
 	}
 
 	st := &rem.Status
+	if d := st.Drain; d != nil && (s.Action.Type == v1alpha1.ActionCordon || s.Action.Type == v1alpha1.ActionCordonDrain) && stepDone(rem, v1alpha1.StepCordon) {
+		b.WriteString("\nCordon:\n")
+		switch {
+		case !d.Cordoned:
+			b.WriteString("  the node was cordoned already, not by this record: nodeward leaves it cordoned\n")
+		case d.UncordonedAt != nil:
+			field(&b, "  ", "Uncordoned", timestamp(d.UncordonedAt, now)+" by nodeward, once the node was healthy")
+		default:
+			fmt.Fprintf(&b, "  cordoned by nodeward (%s=%s); still cordoned unless someone changed it\n", v1alpha1.AnnotationCordonedBy, rem.Name)
+		}
+	}
+
 	b.WriteString("\nOutcome:\n")
 	field(&b, "  ", "Phase", orNone(string(st.Phase)))
 	field(&b, "  ", "Reason", orNone(st.Reason))
@@ -146,6 +154,33 @@ func printExplain(w io.Writer, rem *v1alpha1.Remediation, task *v1alpha1.NodeTas
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// actionLine is the record's action with what sets it apart.
+func actionLine(a v1alpha1.Action) string {
+	line := string(a.Type)
+	switch {
+	case a.Type == v1alpha1.ActionNotify:
+		line += " (touches nothing: names the cause and its evidence and tells a person)"
+	case a.Type == v1alpha1.ActionCordon && a.Cordon != nil && a.Cordon.UncordonAfter != nil:
+		line += fmt.Sprintf(" (no pod is evicted; uncordon once healthy for %s)", a.Cordon.UncordonAfter.Duration)
+	case a.Type == v1alpha1.ActionCordon:
+		line += " (no pod is evicted; the node stays cordoned)"
+	}
+	if _, restart := remediations.UnitFor(a.Type); restart {
+		line += fmt.Sprintf(" (recovery timeout %s)", remediations.RecoveryTimeout(a))
+	}
+	return line
+}
+
+// stepDone reports whether the record's step of that name succeeded.
+func stepDone(rem *v1alpha1.Remediation, name string) bool {
+	for _, s := range rem.Status.Steps {
+		if s.Name == name {
+			return s.Phase == v1alpha1.StepSucceeded
+		}
+	}
+	return false
 }
 
 // writeDrainPlan writes what a CordonDrain's Drain step would do, as worked

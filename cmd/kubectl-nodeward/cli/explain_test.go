@@ -80,6 +80,22 @@ func TestExplain(t *testing.T) {
 		},
 	}
 
+	notified := remediation("worker-5-kerneldeadlock-5", "worker-5", "kernel-notify", v1alpha1.ModeAutomatic, time.Minute)
+	notified.Spec.Cause, notified.Spec.Action = v1alpha1.CauseKernelDeadlock, v1alpha1.Action{Type: v1alpha1.ActionNotify}
+	notified.Status = v1alpha1.RemediationStatus{
+		Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonNotified, StartedAt: ago(time.Minute), CompletedAt: ago(time.Minute),
+		Message: "no action was taken: KernelDeadlock on worker-5; a person is needed: kernel tasks hang",
+		Steps:   []v1alpha1.Step{{Name: v1alpha1.StepNotify, Phase: v1alpha1.StepSucceeded, Message: "KernelDeadlock on worker-5; a person is needed: kernel tasks hang"}},
+	}
+
+	cordoned := remediation("worker-6-readonlyfilesystem-6", "worker-6", "fs-cordon", v1alpha1.ModeAutomatic, time.Minute)
+	cordoned.Spec.Cause, cordoned.Spec.Action = v1alpha1.CauseReadonlyFilesystem, v1alpha1.Action{Type: v1alpha1.ActionCordon}
+	cordoned.Status = v1alpha1.RemediationStatus{
+		Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonCordoned, StartedAt: ago(time.Minute), CompletedAt: ago(time.Minute),
+		Steps: []v1alpha1.Step{{Name: v1alpha1.StepCordon, Phase: v1alpha1.StepSucceeded}},
+		Drain: &v1alpha1.DrainStatus{Cordoned: true},
+	}
+
 	fresh := remediation("worker-4-kubeletdown-4", "worker-4", "restart-dead-kubelet", v1alpha1.ModeAutomatic, time.Second)
 	fresh.Spec.Evidence = nil
 
@@ -116,6 +132,23 @@ func TestExplain(t *testing.T) {
 			"  Phase:       Running\n  Reason:      <none>\n  Message:     <none>\n",
 			"  Took:        running for 1m40s\n",
 			"  worker-3-kubeletdown-3: not found (deleted, or garbage-collected with an earlier record)\n",
+		},
+	}, {
+		// A Notify says it touched nothing and that a person is needed.
+		name: "notify", objs: []client.Object{notified}, record: notified.Name,
+		wantIn: []string{
+			"Action:      Notify (touches nothing: names the cause and its evidence and tells a person)\n",
+			"  1. Notify: Succeeded\n",
+			"  Reason:      Notified\n  Message:     no action was taken: KernelDeadlock on worker-5; a person is needed: kernel tasks hang\n",
+			"Node task:\n  none: nothing was handed to the node agent\n",
+		},
+	}, {
+		// A Cordon without uncordonAfter leaves nodeward's cordon in place.
+		name: "cordon", objs: []client.Object{cordoned}, record: cordoned.Name,
+		wantIn: []string{
+			"Action:      Cordon (no pod is evicted; the node stays cordoned)\n",
+			"Cordon:\n  cordoned by nodeward (nodeward.io/cordoned-by=worker-6-readonlyfilesystem-6); still cordoned unless someone changed it\n",
+			"  Reason:      Cordoned\n",
 		},
 	}, {
 		// A record the executor has not seen yet: no phase, no steps, no evidence.

@@ -85,8 +85,9 @@ func at(v any, path ...any) edit { return edit{path, v} }
 
 // Contexts in which a field is allowed at all.
 var (
-	drainCtx = []edit{at("CordonDrain", "spec", "action", "type"), at([]any{obj{"cause": "MemoryExhausted"}}, "spec", "causes"), at(obj{}, "spec", "action", "drain")}
-	tuneCtx  = []edit{at("TuneGracePeriods", "spec", "action", "type"), at([]any{obj{"cause": "PLEGUnhealthy"}}, "spec", "causes"), at(true, "spec", "includeControlPlane"),
+	drainCtx  = []edit{at("CordonDrain", "spec", "action", "type"), at([]any{obj{"cause": "MemoryExhausted"}}, "spec", "causes"), at(obj{}, "spec", "action", "drain")}
+	cordonCtx = []edit{at("Cordon", "spec", "action", "type"), at([]any{obj{"cause": "ReadonlyFilesystem"}}, "spec", "causes"), at(obj{}, "spec", "action", "cordon")}
+	tuneCtx   = []edit{at("TuneGracePeriods", "spec", "action", "type"), at([]any{obj{"cause": "PLEGUnhealthy"}}, "spec", "causes"), at(true, "spec", "includeControlPlane"),
 		at(obj{"nodeMonitorGracePeriod": "2m"}, "spec", "action", "tuneGracePeriods")}
 	windowCtx = []edit{at([]any{obj{"schedule": "0 2 * * *", "duration": "1h"}}, "spec", "maintenanceWindows")}
 	periodCtx = []edit{at(obj{"count": int64(1), "period": "1h"}, "spec", "limits", "maxPerPeriod")}
@@ -127,6 +128,7 @@ func malformedPolicies() []malformedCase {
 		{"spec.action.drain.gracePeriod", []any{"spec", "action", "drain", "gracePeriod"}, drainCtx},
 		{"spec.action.drain.timeout", []any{"spec", "action", "drain", "timeout"}, drainCtx},
 		{"spec.action.drain.uncordonAfter", []any{"spec", "action", "drain", "uncordonAfter"}, drainCtx},
+		{"spec.action.cordon.uncordonAfter", []any{"spec", "action", "cordon", "uncordonAfter"}, cordonCtx},
 		{"spec.action.tuneGracePeriods.nodeMonitorGracePeriod", []any{"spec", "action", "tuneGracePeriods", "nodeMonitorGracePeriod"}, tuneCtx},
 		{"spec.action.tuneGracePeriods.kubeletStatusUpdateFrequency", []any{"spec", "action", "tuneGracePeriods", "kubeletStatusUpdateFrequency"}, tuneCtx},
 	}
@@ -224,6 +226,8 @@ func malformedPolicies() []malformedCase {
 		malformedCase{name: "tune params on a restart", edits: []edit{at(obj{"nodeMonitorGracePeriod": "2m"}, "spec", "action", "tuneGracePeriods")}, field: "spec.action", want: "tuneGracePeriods is required for TuneGracePeriods and only valid for it"},
 		malformedCase{name: "restart params on a drain", edits: with(drainCtx, at(obj{"recoveryTimeout": "2m"}, "spec", "action", "restart")), field: "spec.action.restart", want: "only valid for the restart actions"},
 		malformedCase{name: "drain params on a restart", edits: []edit{at(obj{}, "spec", "action", "drain")}, field: "spec.action.drain", want: "only valid for CordonDrain"},
+		malformedCase{name: "cordon params on a restart", edits: []edit{at(obj{}, "spec", "action", "cordon")}, field: "spec.action.cordon", want: "only valid for Cordon"},
+		malformedCase{name: "cordon params on a drain", edits: with(drainCtx, at(obj{}, "spec", "action", "cordon")), field: "spec.action.cordon", want: "only valid for Cordon"},
 		malformedCase{name: "unknown cause", edits: []edit{causes("KubeletSad")}, field: "spec.causes[0].cause"},
 		malformedCase{name: "unknown action", edits: []edit{action("RunScript")}, field: "spec.action.type"},
 		malformedCase{name: "no action", edits: []edit{at(nil, "spec", "action")}, field: "spec.action"},

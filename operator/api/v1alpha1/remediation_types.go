@@ -58,6 +58,9 @@ const (
 	// StepVerifyApplied checks that the value read back after an edit is the
 	// one wanted.
 	StepVerifyApplied = "VerifyApplied"
+	// StepNotify records the cause and its evidence, says a person is
+	// needed and tells the notifier; it touches nothing.
+	StepNotify = "Notify"
 )
 
 // Remediation condition types and reasons.
@@ -182,6 +185,18 @@ const (
 	// ReasonAlreadyTuned: the grace period was already at least the wanted
 	// value; nothing was edited (nodeward never lowers it).
 	ReasonAlreadyTuned = "AlreadyTuned"
+)
+
+// Reasons a Cordon or Notify record succeeds with (a Cordon whose Uncordon
+// step uncordoned the node ends Recovered).
+const (
+	// ReasonCordoned: the node was cordoned (or found cordoned) and is left
+	// cordoned: nothing else was touched; a person is to look at it.
+	ReasonCordoned = "Cordoned"
+	// ReasonNotified: no action was taken on the node; the record names the
+	// cause and its evidence, says a person is needed, and the notifier was
+	// told.
+	ReasonNotified = "Notified"
 )
 
 // Annotations people (or upgrade tooling) put on a Node.
@@ -331,7 +346,9 @@ type RemediationStatus struct {
 	// +optional
 	Attempt int32 `json:"attempt,omitempty"`
 	// drain records a CordonDrain: whether nodeward cordoned the node, the
-	// pods it evicted, and what blocked it.
+	// pods it evicted, and what blocked it. A Cordon records here too
+	// (cordoned, uncordonedAt): the two share their Cordon and Uncordon
+	// steps.
 	// +optional
 	Drain *DrainStatus `json:"drain,omitempty"`
 	// tune records a TuneGracePeriods change, before and after.

@@ -82,6 +82,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.action.type != 'Cordon' || self.causes.all(c, c.cause in ['ClockSkew', 'KubeletCertificateExpired', 'KubeletCrashLoop', 'KubeletDown', 'ContainerRuntimeDown', 'ContainerRuntimeHung', 'MemoryExhausted', 'PIDExhausted', 'DiskPressure', 'PLEGUnhealthy', 'NetworkUnavailable', 'KubeletHung', 'NodeUnreachable', 'KernelDeadlock', 'ReadonlyFilesystem', 'PodStartFailures', 'OldSystemd', 'CgroupDriverMismatch'])",messageExpression="'Cordon may only be bound to ClockSkew, KubeletCertificateExpired, KubeletCrashLoop, KubeletDown, ContainerRuntimeDown, ContainerRuntimeHung, MemoryExhausted, PIDExhausted, DiskPressure, PLEGUnhealthy, NetworkUnavailable, KubeletHung, NodeUnreachable, KernelDeadlock, ReadonlyFilesystem, PodStartFailures, OldSystemd or CgroupDriverMismatch, not to' + (self.causes.exists(c, c.cause == 'FleetNodeFault') ? ' FleetNodeFault' : \"\") + (self.causes.exists(c, c.cause == 'ControlPlaneDegraded') ? ' ControlPlaneDegraded' : \"\") + ' (no one node is at fault, so cordoning nodes fixes nothing)'",fieldPath=".causes",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.action.restart) || self.action.type in ['RestartKubelet', 'RestartContainerRuntime']",message="action.restart is only valid for the restart actions",fieldPath=".action.restart"
 // +kubebuilder:validation:XValidation:rule="!has(self.action.drain) || self.action.type == 'CordonDrain'",message="action.drain is only valid for CordonDrain",fieldPath=".action.drain"
+// +kubebuilder:validation:XValidation:rule="!has(self.action.cordon) || self.action.type == 'Cordon'",message="action.cordon is only valid for Cordon",fieldPath=".action.cordon"
 // +kubebuilder:validation:XValidation:rule="(self.action.type == 'TuneGracePeriods') == has(self.action.tuneGracePeriods)",message="action.tuneGracePeriods is required for TuneGracePeriods and only valid for it",fieldPath=".action"
 // +kubebuilder:validation:XValidation:rule="self.action.type != 'TuneGracePeriods' || (has(self.includeControlPlane) && self.includeControlPlane)",message="includeControlPlane: TuneGracePeriods edits the controller-manager on control-plane nodes, so the policy must set includeControlPlane: true",fieldPath=".includeControlPlane"
 type RemediationPolicySpec struct {
@@ -323,6 +324,24 @@ type Action struct {
 	// tuneGracePeriods holds the parameters of TuneGracePeriods.
 	// +optional
 	TuneGracePeriods *TuneGracePeriodsParams `json:"tuneGracePeriods,omitempty"`
+
+	// cordon holds the parameters of Cordon.
+	// +optional
+	Cordon *CordonParams `json:"cordon,omitempty"`
+}
+
+// CordonParams tune a cordon (the Cordon action: no drain).
+type CordonParams struct {
+	// uncordonAfter, when set, uncordons the node once it has been healthy
+	// (Ready, no NodeDiagnosis) this long, if nodeward cordoned it and
+	// nobody changed that since; absent, the node stays cordoned for a
+	// person to uncordon, as with CordonDrain.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$')",message="must be a duration such as 90s, 10m or 1h30m (a number and a unit: h, m, s or ms)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|((([0-9]{1,5}([.][0-9]{0,9})?|[.][0-9]{1,9})h)|(([0-9]{1,7}([.][0-9]{0,9})?|[.][0-9]{1,9})(ns|us|µs|μs|ms|s|m))){1,4})$') || (duration(self) >= duration('0s') && duration(self) <= duration('24h'))",message="must be between 0s and 24h"
+	UncordonAfter *metav1.Duration `json:"uncordonAfter,omitempty"`
 }
 
 // DrainParams tune a cordon and drain.
