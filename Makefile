@@ -99,6 +99,10 @@ test: controlplane build ## Run every test: unit, envtest (real apiserver), fuzz
 unit: controlplane ## Run unit and envtest tests only.
 	$(TEST_ENV) go test -count=1 -timeout 20m $$(go list ./... | grep -v /e2e)
 
+.PHONY: replay
+replay: ## Replay the corpus of real NotReady incidents (operator/diagnosis/testdata/incidents): accuracy and unsafe actions.
+	go test -count=1 -run '^TestReplay$$' -v ./operator/diagnosis/ | grep -v '^=== RUN'
+
 .PHONY: fuzz
 fuzz: ## Run every Fuzz* target of the module for FUZZTIME each (default 3s; make fuzz FUZZTIME=5m).
 	@# go test -fuzz takes one target of one package at a time. The packages

@@ -653,6 +653,9 @@ func kubeletCertExpired(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evi
 	for _, l := range unitLines(f.kubelet, certExpired) {
 		ev = append(ev, lineEvidence(l, ""))
 	}
+	for _, l := range unitLines(f.kubelet, certUntrusted) {
+		ev = append(ev, lineEvidence(l, "the kubelet and the apiserver no longer trust each other's certificates (a rotated CA)"))
+	}
 	if len(ev) == 0 {
 		return nil, false
 	}
@@ -679,12 +682,26 @@ func clockSkew(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) 
 	for _, l := range unitLines(f.kubelet, certNotValid) {
 		ev = append(ev, lineEvidence(l, "a certificate not yet valid by the node's clock"))
 	}
+	if !f.skewKnown && f.kubelet != nil {
+		// A line cannot be written in the future: the node's clock is
+		// ahead. (A day's slack: a snapshot's time may be only a date.)
+		for _, l := range f.kubelet.Logs {
+			if t, ok := logStamp(l.Text, f.in.Now); ok && t.Sub(f.in.Now) > futureSlack {
+				ev = append(ev, lineEvidence(l, fmt.Sprintf("stamped %s, %s after now by nodeward's clock: the node's clock is ahead", t.Format("Jan 2 15:04:05"), round(t.Sub(f.in.Now)))))
+				break
+			}
+		}
+	}
 	if len(ev) == 0 {
 		return nil, false
 	}
 	return append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
 		Message: "a person must fix the node's time synchronisation; nothing is drained or restarted for a wrong clock"}), true
 }
+
+// futureSlack is how far past now a log line's stamp may be before it
+// shows the node's clock ahead.
+const futureSlack = 24 * time.Hour
 
 // kubeletDown: the agent is alive and says the kubelet unit is not active,
 // and the kubelet's heartbeats stopped — or, in a snapshot that knows
@@ -944,8 +961,18 @@ func networkUnavailable(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidenc
 // apiserver, the control plane is not what failed.
 func controlPlaneDegraded(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
 	c := f.in.Cluster
-	if !c.Degraded || found[v1alpha1.CauseKubeletDown] || found[v1alpha1.CauseFleetNodeFault] {
+	if found[v1alpha1.CauseKubeletDown] || found[v1alpha1.CauseFleetNodeFault] {
 		return nil, false
+	}
+	if !c.Degraded {
+		// Indirect: the apiserver told this node's kubelet it is overloaded.
+		lines := unitLines(f.kubelet, controlPlaneOverload)
+		if _, st := f.heartbeats(); len(lines) == 0 || st == hbFresh || len(found) > 0 {
+			return nil, false
+		}
+		ev := []v1alpha1.Evidence{lineEvidence(lines[len(lines)-1], "the control plane answers the kubelet that it is overloaded")}
+		return append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
+			Message: "seen from this node only (indirect): the cluster detector does not see many nodes late; no node-level action"}), true
 	}
 	if c.LateAgentsOnTime != nil && c.Late > 0 && 2*(*c.LateAgentsOnTime) > c.Late {
 		return nil, false

@@ -2,7 +2,9 @@ package diagnosis
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
@@ -121,6 +123,12 @@ var (
 	// The kubelet's certificate: expired or not yet valid.
 	certExpired  = []string{"certificate is expired", "certificate has expired", "client certificate has expired", "part of the existing bootstrap client certificate"}
 	certNotValid = []string{"is not yet valid", "certificate is not yet valid"}
+	// The apiserver or etcd says it is overloaded (seed 003), to the kubelet.
+	controlPlaneOverload = []string{"the server has received too many requests", "etcdserver: request timed out", "etcdserver: leader changed",
+		"server is likely overloaded", "the server was unable to return a response in the time allotted", "etcdserver: too many requests"}
+	// The kubelet and the apiserver do not trust each other's certificate
+	// any more (a CA rotated without the kubelet).
+	certUntrusted = []string{"x509: certificate signed by unknown authority"}
 	// The kubelet cannot reach the apiserver: its connection broke.
 	apiTransport = []string{"use of closed network connection", "http2: client connection lost", "read tcp", "write tcp", "i/o timeout", "connection reset by peer", "net/http: request canceled", "tls handshake timeout"}
 )
@@ -161,3 +169,38 @@ var logHeader = regexp.MustCompile(`^(?:[A-Z][a-z]{2} +\d+ \d{2}:\d{2}:\d{2} \S+
 
 // stripLogHeader drops the prefixes that differ between nodes and repeats.
 func stripLogHeader(s string) string { return logHeader.ReplaceAllString(s, "") }
+
+// klogStamp matches the header of a klog line, "E1111 00:15:53.851634",
+// after an optional journal prefix.
+var klogStamp = regexp.MustCompile(`(?:^|: )[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})`)
+
+// logStamp reads a klog line's time (klog writes no year: the year that
+// puts it nearest now).
+func logStamp(text string, now time.Time) (time.Time, bool) {
+	m := klogStamp.FindStringSubmatch(text)
+	if m == nil {
+		return time.Time{}, false
+	}
+	var v [5]int
+	for i := range v {
+		v[i], _ = strconv.Atoi(m[i+1])
+	}
+	if v[0] < 1 || v[0] > 12 || v[1] < 1 || v[1] > 31 {
+		return time.Time{}, false
+	}
+	best := time.Time{}
+	for _, y := range []int{now.Year() - 1, now.Year(), now.Year() + 1} {
+		t := time.Date(y, time.Month(v[0]), v[1], v[2], v[3], v[4], 0, time.UTC)
+		if best.IsZero() || absDur(t.Sub(now)) < absDur(best.Sub(now)) {
+			best = t
+		}
+	}
+	return best, true
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
