@@ -101,7 +101,7 @@ unit: controlplane ## Run unit and envtest tests only.
 
 .PHONY: replay
 replay: ## Replay the corpus of real NotReady incidents (operator/diagnosis/testdata/incidents): accuracy and unsafe actions.
-	go test -count=1 -run '^TestReplay$$' -v ./operator/diagnosis/ | grep -v '^=== RUN'
+	REPLAY_WRITE_README=1 go test -count=1 -run '^TestReplay$$' -v ./operator/diagnosis/ | grep -v '^=== RUN'
 
 .PHONY: fuzz
 fuzz: ## Run every Fuzz* target of the module for FUZZTIME each (default 3s; make fuzz FUZZTIME=5m).

@@ -247,6 +247,8 @@ func TestReplay(t *testing.T) {
 	signal := score(outs, func(i *Incident) bool { return len(i.Signals) > 0 })
 	t.Logf("replay of %d real incidents:\n%s\nall:                     %s\ncollected before rules:  %s\ncollected after rules:   %s\nwith a signal of cause:  %s",
 		len(incs), b.String(), all, before, after, signal)
+	checkReadme(t, outs, []string{"all: " + all.String(), "collected after the rules: " + after.String(),
+		"collected before the rules: " + before.String(), "with a signal of the cause in the snapshot: " + signal.String()})
 	if all.Unsafe > 0 {
 		t.Errorf("%d unsafe actions, want 0", all.Unsafe)
 	}
@@ -256,4 +258,63 @@ func TestReplay(t *testing.T) {
 	if all.ActN > 0 && float64(all.ActCorrect) < replayActionFloor*float64(all.ActN) {
 		t.Errorf("top cause right in %d of %d incidents whose right action is a restart or a drain, below the floor of %.0f%%", all.ActCorrect, all.ActN, replayActionFloor*100)
 	}
+}
+
+// The README's replay section, between these markers, is what the replay
+// prints: make replay rewrites it (REPLAY_WRITE_README=1), TestReplay
+// fails when it is out of step.
+const (
+	readmeReplayBegin = "<!-- replay:begin (written by make replay) -->"
+	readmeReplayEnd   = "<!-- replay:end -->"
+)
+
+func checkReadme(t *testing.T, outs []ReplayOutcome, figures []string) {
+	t.Helper()
+	var b strings.Builder
+	for _, f := range figures {
+		fmt.Fprintf(&b, "- %s\n", f)
+	}
+	b.WriteString("\n| # | incident (thread) | collected | the thread's cause → action | nodeward's top cause → most permissive action |\n|---|---|---|---|---|\n")
+	for _, o := range outs {
+		inc := o.Incident
+		want := inc.Expect.Cause
+		if inc.Expect.Detail != "" {
+			want += "/" + inc.Expect.Detail
+		}
+		got := o.Got
+		if o.Detail != "" {
+			got += "/" + o.Detail
+		}
+		mark := "✓"
+		if !o.Correct {
+			mark = "✗"
+		}
+		if o.Unsafe {
+			mark += " unsafe"
+		}
+		num, _, _ := strings.Cut(inc.File, "-")
+		when := strings.TrimSuffix(inc.Collected, "-rules")
+		fmt.Fprintf(&b, "| %s | [%s](%s) | %s | %s → %s | %s %s → %s |\n", num, strings.ReplaceAll(inc.Title, "|", "\\|"), inc.Source, when, want, inc.Expect.Action, mark, got, o.Action)
+	}
+	const path = "../../README.md"
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i, j := strings.Index(s, readmeReplayBegin), strings.Index(s, readmeReplayEnd)
+	if i < 0 || j < i {
+		t.Fatalf("README.md has no %q ... %q block", readmeReplayBegin, readmeReplayEnd)
+	}
+	out := s[:i+len(readmeReplayBegin)] + "\n" + b.String() + s[j:]
+	if out == s {
+		return
+	}
+	if os.Getenv("REPLAY_WRITE_README") == "1" {
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's replay section is out of step with the replay: run make replay")
 }
