@@ -213,4 +213,3 @@ func SnapshotOf(in Input) *Snapshot {
 	}
 	return s
 }
-
