@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -419,7 +420,11 @@ func (d *ClusterDetector) publish(ctx context.Context, st ClusterState, cause v1
 	if len(sample) > 20 {
 		sample = sample[:20]
 	}
-	want := v1alpha1.ClusterDiagnosisStatus{LateNodes: int32(st.Late), TotalNodes: int32(st.Total), SampleNodes: sample}
+	want := v1alpha1.ClusterDiagnosisStatus{LateNodes: int32(st.Late), TotalNodes: int32(st.Total), SampleNodes: sample,
+		SameFault: st.SameFault, SameFaultNodes: int32(st.SameFaultNodes)}
+	if st.LateAgentsOnTime != nil {
+		want.LateAgentsOnTime = ptr.To(int32(*st.LateAgentsOnTime))
+	}
 	if cause == v1alpha1.CauseFleetNodeFault {
 		onTime := 0
 		if st.LateAgentsOnTime != nil {
@@ -444,7 +449,8 @@ func (d *ClusterDetector) publish(ctx context.Context, st ClusterState, cause v1
 	}
 	sameCause := exists && len(cd.Status.Causes) == 1 && cd.Status.Causes[0].Cause == cause
 	if sameCause {
-		if cd.Status.LateNodes == want.LateNodes && cd.Status.TotalNodes == want.TotalNodes && cd.Status.Summary == want.Summary {
+		if cd.Status.LateNodes == want.LateNodes && cd.Status.TotalNodes == want.TotalNodes && cd.Status.Summary == want.Summary &&
+			cd.Status.SameFaultNodes == want.SameFaultNodes && ptr.Equal(cd.Status.LateAgentsOnTime, want.LateAgentsOnTime) {
 			return nil
 		}
 		if d.Clock.Since(d.lastPublish) < publishEvery {

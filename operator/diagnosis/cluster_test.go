@@ -427,7 +427,7 @@ func TestClusterDetectorLateAgentsAndSameFault(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// setup makes some of the 10 nodes late, with reports.
-		setup              func(f *clusterFixture)
+		setup                func(f *clusterFixture)
 		wantLate, wantOnTime int
 		wantFaultNodes       int
 		wantCause            v1alpha1.Cause // "" for no ClusterDiagnosis
