@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -38,7 +39,9 @@ func (o *SnapshotOptions) Validate(args []string) error {
 // Lease renewed is the operator's memory, not the API's: the snapshot lists
 // lease.observedAt as unknown.
 func (o *SnapshotOptions) Run(ctx context.Context) error {
-	in, err := diagnosis.APIGatherer(o.Client).Gather(ctx, o.Node, o.Clock.Now())
+	// A snapshot's times are RFC 3339 seconds: take "now" in whole seconds,
+	// so the snapshot read back is what was gathered.
+	in, err := diagnosis.APIGatherer(o.Client).Gather(ctx, o.Node, o.Clock.Now().Truncate(time.Second))
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("node %q not found", o.Node)
 	} else if err != nil {
