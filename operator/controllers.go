@@ -83,13 +83,18 @@ func CacheOptions() cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{diagnosis.NodeLeaseNamespace: {}}},
 			&corev1.Node{}:          {Transform: stripNode},
-			// Only the kubelet's SystemOOM Events about Nodes (they live in
-			// "default"), not the cluster's whole event stream.
-			&corev1.Event{}: {Namespaces: map[string]cache.Config{metav1.NamespaceDefault: {
-				FieldSelector: fields.AndSelectors(
-					fields.OneTermEqualSelector("involvedObject.kind", "Node"),
-					fields.OneTermEqualSelector("reason", diagnosis.EventReasonSystemOOM)),
-			}}},
+			// Every Event about a Node (the kubelet's, node-problem-detector's,
+			// the node lifecycle controller's: the core/v1 recorder writes
+			// Events about cluster-scoped objects to "default"), stripped to
+			// what the diagnosis reads; not the cluster's whole event stream.
+			// The pod failure Events live in their own caches
+			// (diagnosis.PodEventCaches), one per reason.
+			&corev1.Event{}: {
+				Namespaces: map[string]cache.Config{metav1.NamespaceDefault: {
+					FieldSelector: fields.OneTermEqualSelector("involvedObject.kind", "Node"),
+				}},
+				Transform: diagnosis.StripEvent,
+			},
 		},
 	}
 }
@@ -168,8 +173,15 @@ func Setup(ctx context.Context, mgr manager.Manager, opts Options) error {
 	if err := mgr.Add(detector); err != nil {
 		return err
 	}
+	podEvents, err := diagnosis.NewPodEventCaches(ctx, mgr)
+	if err != nil {
+		return err
+	}
+	if err := podEvents.Add(mgr); err != nil {
+		return err
+	}
 	for _, c := range []interface{ SetupWithManager(manager.Manager) error }{
-		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector},
+		&diagnosis.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Thresholds: opts.Thresholds, Cluster: detector, PodEvents: podEvents},
 		&policies.Reconciler{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Sealer: sealer},
 		&policies.StatusReconciler{Client: mgr.GetClient(), Recorder: recorder, Heartbeats: detector, HeartbeatsChanged: detector.Changed},
 		&remediations.Executor{Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Kube: kube, Notifier: opts.Notifier, Heartbeats: detector, Sealer: sealer},

@@ -64,8 +64,25 @@ func newClusterFixture(t *testing.T, nodes int) *clusterFixture {
 	return &clusterFixture{t: t, c: c, clock: clk, rec: rec, d: NewClusterDetector(c, clk, rec, DefaultThresholds())}
 }
 
-// renew sets the named nodes' Leases as renewed `ago` before the fake clock's now.
+// renew sets the named nodes' Leases as renewed `ago` before the fake clock's
+// now, and as seen by the detector when they were written (a node whose
+// clock agrees with ours, watched without delay).
 func (f *clusterFixture) renew(ago time.Duration, nodes ...string) {
+	f.t.Helper()
+	f.renewUnseen(ago, nodes...)
+	f.d.obsMu.Lock()
+	defer f.d.obsMu.Unlock()
+	if f.d.observed == nil {
+		f.d.observed = map[string]observation{}
+	}
+	for _, n := range nodes {
+		f.d.observed[n] = observation{renew: f.clock.Now().Add(-ago), at: f.clock.Now().Add(-ago)}
+	}
+}
+
+// renewUnseen sets the named nodes' Leases as renewed `ago` before the fake
+// clock's now (by the node's clock); the detector sees them on its next scan.
+func (f *clusterFixture) renewUnseen(ago time.Duration, nodes ...string) {
 	f.t.Helper()
 	for _, n := range nodes {
 		l := &coordinationv1.Lease{}
@@ -333,5 +350,174 @@ func TestClusterDetectorCountsThrottled(t *testing.T) {
 	f.scan()
 	if cd, _ := f.diagnosis(); cd.Status.LateNodes != 4 {
 		t.Errorf("late %d after %s, want the new count 4", cd.Status.LateNodes, publishEvery)
+	}
+}
+
+// agentReport stores a NodeReport for each node: the agent reported
+// heartbeatAgo before the fake clock's now, with the given kubelet unit.
+func (f *clusterFixture) agentReport(heartbeatAgo time.Duration, kubelet v1alpha1.UnitState, nodes ...string) {
+	f.t.Helper()
+	for _, n := range nodes {
+		r := report(heartbeatAgo, kubelet)
+		r.Name = n
+		r.Status.HeartbeatTime = metav1.NewTime(f.clock.Now().Add(-heartbeatAgo))
+		if err := f.c.Create(context.Background(), r); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func withLog(u v1alpha1.UnitState, text string) v1alpha1.UnitState {
+	u.Logs = []v1alpha1.LogLine{{Source: "kubelet", Text: "an older line"}, {Source: "kubelet", Text: text}}
+	return u
+}
+
+func clusterNodes(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, clusterNodeName(i))
+	}
+	return out
+}
+
+// Staleness is measured from when the detector saw a renewTime arrive, not
+// from the renewTime the node wrote: a node whose clock is an hour behind
+// but renews on time is never late, and after a restart every Lease is
+// fresh for one LeaseStaleAfter (the detector has seen none arrive yet).
+func TestClusterDetectorObservationTime(t *testing.T) {
+	f := newClusterFixture(t, 9)
+	skewed, stopped := clusterNodeName(0), clusterNodeName(1)
+	// First scan after a start: the stopped node's renewTime is an hour
+	// old, but the detector has not seen it arrive: fresh for now.
+	f.renewUnseen(time.Hour, stopped)
+	f.renewUnseen(time.Hour, skewed)
+	f.scan()
+	if f.d.Late(stopped) || f.d.Late(skewed) {
+		t.Fatal("a Lease first seen on this scan counted late")
+	}
+	if rt, at, ok := f.d.ObservedRenewal(skewed); !ok || !at.Equal(now) || !rt.Equal(now.Add(-time.Hour)) {
+		t.Errorf("ObservedRenewal(%s) = %s, %s, %t; want renewTime %s observed at %s", skewed, rt, at, ok, now.Add(-time.Hour), now)
+	}
+	// 25s on: the skewed node renewed (its clock still an hour behind), the
+	// stopped one did not.
+	for range 5 {
+		f.clock.Step(5 * time.Second)
+		f.renewUnseen(time.Hour, skewed)
+		f.renewUnseen(0, clusterNodes(2, 9)...)
+		f.scan()
+	}
+	if f.d.Late(skewed) {
+		t.Error("a node renewing on time with its clock an hour behind counted late")
+	}
+	if !f.d.Late(stopped) {
+		t.Error("a node that stopped renewing 25s ago is not late")
+	}
+	if _, at, _ := f.d.ObservedRenewal(stopped); !at.Equal(now) {
+		t.Errorf("ObservedRenewal(%s) observed at %s, want the first scan %s", stopped, at, now)
+	}
+	if _, _, ok := f.d.ObservedRenewal("no-such-node"); ok {
+		t.Error("ObservedRenewal of a node without a Lease is ok")
+	}
+}
+
+// LateAgentsOnTime counts the late nodes whose agents report on time;
+// SameFault is their kubelets' shared fatal line.
+func TestClusterDetectorLateAgentsAndSameFault(t *testing.T) {
+	const swap = `E1202 10:00:01.123 4321 run.go:74] "command failed" err="failed to run Kubelet: running with swap on is not supported, please disable swap!"`
+	for _, tc := range []struct {
+		name string
+		// setup makes some of the 10 nodes late, with reports.
+		setup                func(f *clusterFixture)
+		wantLate, wantOnTime int
+		wantFaultNodes       int
+		wantCause            v1alpha1.Cause // "" for no ClusterDiagnosis
+		wantDegraded         bool
+	}{
+		{"control plane: 4 late, agents silent", func(f *clusterFixture) {
+			f.renew(time.Minute, clusterNodes(0, 4)...)
+			f.agentReport(10*time.Minute, withLog(kubeletActive, "E1202 10:00:01 lease.go:250] failed to update lease"), clusterNodes(0, 4)...)
+		}, 4, 0, 0, v1alpha1.CauseControlPlaneDegraded, true},
+		{"fleet: 4 crash-looping kubelets (activating), agents on time", func(f *clusterFixture) {
+			f.renew(time.Minute, clusterNodes(0, 4)...)
+			for i, n := range clusterNodes(0, 4) {
+				// The same line differing in timestamps and PIDs.
+				f.agentReport(10*time.Second, withLog(kubeletActivating, strings.Replace(swap, "4321", fmt.Sprint(4000+i), 1)), n)
+			}
+		}, 4, 4, 4, v1alpha1.CauseFleetNodeFault, false},
+		{"fleet: 3 kubelets down (not late), same line", func(f *clusterFixture) {
+			f.renew(time.Minute, clusterNodes(0, 3)...)
+			f.agentReport(10*time.Second, withLog(kubeletFailed, swap), clusterNodes(0, 3)...)
+		}, 0, 0, 3, v1alpha1.CauseFleetNodeFault, false},
+		{"fleet below the threshold: 2 kubelets down", func(f *clusterFixture) {
+			f.renew(time.Minute, clusterNodes(0, 2)...)
+			f.agentReport(10*time.Second, withLog(kubeletFailed, swap), clusterNodes(0, 2)...)
+		}, 0, 0, 2, "", false},
+		{"control plane wins: 6 late with silent agents, 3 crash-looping", func(f *clusterFixture) {
+			f.renew(time.Minute, clusterNodes(0, 9)...)
+			f.agentReport(10*time.Minute, kubeletActive, clusterNodes(0, 6)...)
+			f.agentReport(10*time.Second, withLog(kubeletActivating, swap), clusterNodes(6, 9)...)
+		}, 9, 3, 3, v1alpha1.CauseControlPlaneDegraded, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newClusterFixture(t, 10)
+			tc.setup(f)
+			f.scan()
+			st := f.d.State()
+			if st.Late != tc.wantLate || st.LateAgentsOnTime == nil || *st.LateAgentsOnTime != tc.wantOnTime ||
+				st.SameFaultNodes != tc.wantFaultNodes || st.Degraded != tc.wantDegraded {
+				t.Errorf("State = late %d, on time %v, same fault %d, degraded %t; want %d, %d, %d, %t",
+					st.Late, ptr.Deref(st.LateAgentsOnTime, -1), st.SameFaultNodes, st.Degraded, tc.wantLate, tc.wantOnTime, tc.wantFaultNodes, tc.wantDegraded)
+			}
+			if tc.wantFaultNodes > 0 && st.SameFault != FoldNumbers(swap) {
+				t.Errorf("SameFault = %q, want the folded swap line", st.SameFault)
+			}
+			cd, ok := f.diagnosis()
+			switch {
+			case tc.wantCause == "" && ok:
+				t.Errorf("ClusterDiagnosis %+v, want none", cd.Status)
+			case tc.wantCause != "" && !ok:
+				t.Errorf("no ClusterDiagnosis, want %s", tc.wantCause)
+			case ok && (len(cd.Status.Causes) != 1 || cd.Status.Causes[0].Cause != tc.wantCause):
+				t.Errorf("ClusterDiagnosis causes %+v, want only %s", cd.Status.Causes, tc.wantCause)
+			case ok && tc.wantCause == v1alpha1.CauseFleetNodeFault && !strings.Contains(cd.Status.Summary, "please disable swap"):
+				t.Errorf("fleet summary %q does not quote the shared line", cd.Status.Summary)
+			}
+		})
+	}
+}
+
+// A fleet fault found while the control plane is called degraded replaces
+// it at once (no Hold): the two never stand together; when the fault is
+// gone the ClusterDiagnosis goes.
+func TestClusterDetectorFleetReplacesControlPlane(t *testing.T) {
+	const line = `E1202 10:00:01.000 1 server.go:302] "Failed to run kubelet" err="failed to load kubelet config file, path: /var/lib/kubelet/config.yaml"`
+	f := newClusterFixture(t, 10)
+	f.renew(time.Minute, clusterNodes(0, 4)...)
+	f.scan()
+	if st := f.d.State(); !st.Degraded {
+		t.Fatalf("State %+v, want degraded (no agents)", st)
+	}
+	f.requeued()
+	f.clock.Step(time.Second)
+	f.agentReport(time.Second, withLog(kubeletActivating, line), clusterNodes(0, 4)...)
+	f.scan()
+	if st := f.d.State(); st.Degraded || st.SameFaultNodes != 4 {
+		t.Errorf("State %+v, want not degraded, 4 nodes sharing the fault", st)
+	}
+	if cd, ok := f.diagnosis(); !ok || len(cd.Status.Causes) != 1 || cd.Status.Causes[0].Cause != v1alpha1.CauseFleetNodeFault {
+		t.Errorf("ClusterDiagnosis %+v, want FleetNodeFault only", cd)
+	}
+	if got := f.requeued(); !slices.Equal(got, clusterNodes(0, 4)) {
+		t.Errorf("requeued %v, want the fleet's nodes", got)
+	}
+	// Fixed: the Leases are renewed.
+	f.clock.Step(time.Second)
+	f.renew(0, clusterNodes(0, 10)...)
+	f.scan()
+	if _, ok := f.diagnosis(); ok {
+		t.Error("ClusterDiagnosis kept after the fleet fault was fixed")
+	}
+	if st := f.d.State(); st.Degraded || st.SameFaultNodes != 0 {
+		t.Errorf("State %+v after the fix, want clear", st)
 	}
 }

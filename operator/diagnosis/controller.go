@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,11 +35,14 @@ type Reconciler struct {
 	Client     client.Client
 	Clock      clock.Clock
 	Thresholds Thresholds
-	// Cluster tells whether many nodes are late at once; nil means never.
+	// Cluster tells whether many nodes are late at once and when each
+	// Lease renewal was seen; nil: not known.
 	Cluster *ClusterDetector
+	// PodEvents hold the pod failure Events; nil: not read.
+	PodEvents *PodEventCaches
 }
 
-// IndexEventNode indexes the cached SystemOOM Events by the node they are about.
+// IndexEventNode indexes the cached Events about Nodes by the node.
 const IndexEventNode = "involvedObject.name"
 
 // EventReasonSystemOOM is the kubelet's Event for a system OOM kill.
@@ -70,40 +72,24 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Cluster != nil {
 		b = b.WatchesRawSource(source.Channel(r.Cluster.Requeue, &handler.EnqueueRequestForObject{}))
 	}
+	if r.PodEvents != nil {
+		for _, src := range r.PodEvents.Sources() {
+			b = b.WatchesRawSource(src)
+		}
+	}
 	return b.Complete(r)
 }
 
 // Reconcile diagnoses one node.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := klog.FromContext(ctx)
-	node := &corev1.Node{}
-	if err := r.Client.Get(ctx, req.NamespacedName, node); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, r.clear(ctx, req.Name)
-		}
+	in, err := CachedGatherer(r.Client, r.PodEvents, r.Cluster).Gather(ctx, req.Name, r.Clock.Now())
+	if apierrors.IsNotFound(err) {
+		return reconcile.Result{}, r.clear(ctx, req.Name)
+	} else if err != nil {
 		return reconcile.Result{}, err
 	}
-	in := Input{Node: node, Now: r.Clock.Now()}
-	lease := &coordinationv1.Lease{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: NodeLeaseNamespace, Name: node.Name}, lease); err == nil {
-		in.Lease = lease
-	} else if !apierrors.IsNotFound(err) {
-		return reconcile.Result{}, err
-	}
-	report := &v1alpha1.NodeReport{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: node.Name}, report); err == nil {
-		in.Report = report
-	} else if !apierrors.IsNotFound(err) {
-		return reconcile.Result{}, err
-	}
-	evs := &corev1.EventList{}
-	if err := r.Client.List(ctx, evs, client.MatchingFields{IndexEventNode: node.Name}); err != nil {
-		return reconcile.Result{}, err
-	}
-	in.Events = evs.Items
-	if r.Cluster != nil {
-		in.Cluster = r.Cluster.State()
-	}
+	node := in.Node
 	diag := &v1alpha1.NodeDiagnosis{}
 	exists := true
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: node.Name}, diag); apierrors.IsNotFound(err) {

@@ -1,6 +1,7 @@
 package diagnosis
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -102,8 +104,18 @@ var UnknownPaths = []string{UnknownLease, UnknownLeaseObservedAt, UnknownReport,
 // version or an unknown path under unknown is an error naming it.
 func ParseSnapshot(data []byte) (*Snapshot, error) {
 	s := &Snapshot{}
-	if err := yaml.UnmarshalStrict(data, s); err != nil {
+	// YAML to JSON (a duplicate key is an error), then a strict decode whose
+	// errors carry the field's path ("lease.renewedBy", "cluster.total").
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return nil, fmt.Errorf("reading the snapshot: %w", err)
+	}
+	strict, err := kjson.UnmarshalStrict(j, s, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return nil, fmt.Errorf("reading the snapshot: %w", err)
+	}
+	if len(strict) > 0 {
+		return nil, fmt.Errorf("reading the snapshot: %w", errors.Join(strict...))
 	}
 	if s.APIVersion != SnapshotAPIVersion || s.Kind != SnapshotKind {
 		return nil, fmt.Errorf("apiVersion/kind %q/%q: want %s/%s", s.APIVersion, s.Kind, SnapshotAPIVersion, SnapshotKind)

@@ -42,6 +42,11 @@ type options interface {
 	Run(ctx context.Context) error
 }
 
+// offline is a command that, as validated, needs no cluster.
+type offline interface {
+	Offline() bool
+}
+
 type command struct {
 	name     string
 	synopsis string // arguments and flags, for the usage line
@@ -55,8 +60,10 @@ func commands() []command {
 		{"history", "[--node NODE] [--policy POLICY] [--since DURATION] [-o wide|json|yaml]",
 			"List remediation records, newest first", func(e *Env) options { return &HistoryOptions{Env: e} }},
 		{"explain", "NAME", "Tell the whole story of one remediation record", func(e *Env) options { return &ExplainOptions{Env: e} }},
-		{"diagnose", "NODE", "Show nodeward's diagnosis of a node and what its policies would do",
+		{"diagnose", "NODE | --snapshot FILE", "Show nodeward's diagnosis of a node and what its policies would do",
 			func(e *Env) options { return &DiagnoseOptions{Env: e} }},
+		{"snapshot", "NODE [-o FILE]", "Write what nodeward's diagnosis of a node reads, for diagnose --snapshot",
+			func(e *Env) options { return &SnapshotOptions{Env: e} }},
 		{"approve", "NAME --reason REASON", "Approve a remediation waiting for approval (needs the verb approve on remediations)",
 			func(e *Env) options { return &DecideOptions{Env: e, Decision: v1alpha1.DecisionApproved} }},
 		{"reject", "NAME --reason REASON", "Reject a remediation waiting for approval (needs the verb approve on remediations)",
@@ -155,8 +162,10 @@ func Main(ctx context.Context, argv0 string, args []string, streams IOStreams) e
 	if err := opts.Validate(positional); err != nil {
 		return fmt.Errorf("%w; run %q for usage", err, name+" "+cmd.name+" -h")
 	}
-	if env.Client, err = kf.client(); err != nil {
-		return err
+	if off, ok := opts.(offline); !ok || !off.Offline() {
+		if env.Client, err = kf.client(); err != nil {
+			return err
+		}
 	}
 	return opts.Run(ctx)
 }

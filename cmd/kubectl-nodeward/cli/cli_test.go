@@ -20,6 +20,7 @@ Commands:
   history    List remediation records, newest first
   explain    Tell the whole story of one remediation record
   diagnose   Show nodeward's diagnosis of a node and what its policies would do
+  snapshot   Write what nodeward's diagnosis of a node reads, for diagnose --snapshot
   approve    Approve a remediation waiting for approval (needs the verb approve on remediations)
   reject     Reject a remediation waiting for approval (needs the verb approve on remediations)
 

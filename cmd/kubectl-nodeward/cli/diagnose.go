@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -19,15 +21,26 @@ import (
 	"github.com/nodeward/nodeward/policies"
 )
 
-// DiagnoseOptions shows nodeward's view of one node.
+// DiagnoseOptions shows nodeward's view of one node, or diagnoses a
+// snapshot offline.
 type DiagnoseOptions struct {
 	*Env
 	Node string
+	// Snapshot is a NodeSnapshot file to diagnose instead of a live node.
+	Snapshot string
 }
 
-func (o *DiagnoseOptions) AddFlags(*flag.FlagSet) {}
+func (o *DiagnoseOptions) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Snapshot, "snapshot", "", "Diagnose this NodeSnapshot file (from `snapshot`, or written by hand) offline, with the default thresholds.")
+}
 
 func (o *DiagnoseOptions) Validate(args []string) error {
+	if o.Snapshot != "" {
+		if len(args) != 0 {
+			return errors.New("diagnose --snapshot takes no node name: the snapshot names its node")
+		}
+		return nil
+	}
 	if len(args) != 1 {
 		return errors.New("diagnose takes exactly one argument: the name of a node")
 	}
@@ -35,15 +48,24 @@ func (o *DiagnoseOptions) Validate(args []string) error {
 	return nil
 }
 
+// Offline: a snapshot needs no cluster.
+func (o *DiagnoseOptions) Offline() bool { return o.Snapshot != "" }
+
 // nodeView is everything diagnose shows about a node.
 type nodeView struct {
 	Node      *corev1.Node
 	Diagnosis *v1alpha1.NodeDiagnosis // nil: nodeward finds the node healthy
 	Report    *v1alpha1.NodeReport    // nil: the agent never reported
 	Policies  []v1alpha1.RemediationPolicy
+	// Snapshot, when set, says the view is an offline diagnosis of it: no
+	// policies were read.
+	Snapshot *diagnosis.Snapshot
 }
 
 func (o *DiagnoseOptions) Run(ctx context.Context) error {
+	if o.Snapshot != "" {
+		return o.runSnapshot()
+	}
 	key := client.ObjectKey{Name: o.Node}
 	v := nodeView{Node: &corev1.Node{}}
 	if err := o.Client.Get(ctx, key, v.Node); err != nil {
@@ -83,8 +105,38 @@ func getOptional(ctx context.Context, c client.Client, key client.ObjectKey, obj
 	return nil
 }
 
+// runSnapshot diagnoses a snapshot with the operator's code and default
+// thresholds, and prints it as the live command prints a node, as of the
+// snapshot's takenAt.
+func (o *DiagnoseOptions) runSnapshot() error {
+	data, err := os.ReadFile(o.Snapshot)
+	if err != nil {
+		return err
+	}
+	s, err := diagnosis.ParseSnapshot(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Snapshot, err)
+	}
+	in := s.Input()
+	res := diagnosis.Diagnose(in, diagnosis.DefaultThresholds())
+	v := nodeView{Node: in.Node, Report: in.Report, Snapshot: s}
+	if res.Unhealthy {
+		res.Status.LastDiagnosed = &s.TakenAt
+		v.Diagnosis = &v1alpha1.NodeDiagnosis{ObjectMeta: metav1.ObjectMeta{Name: in.Node.Name}, Status: res.Status}
+	}
+	return printDiagnose(o.Out, v, in.Now)
+}
+
 func printDiagnose(w io.Writer, v nodeView, now time.Time) error {
 	var b strings.Builder
+	if v.Snapshot != nil {
+		unknown := "nothing"
+		if len(v.Snapshot.Unknown) > 0 {
+			unknown = strings.Join(v.Snapshot.Unknown, ", ")
+		}
+		field(&b, "", "Snapshot", fmt.Sprintf("taken at %s, diagnosed offline with the default thresholds; unknown: %s",
+			v.Snapshot.TakenAt.UTC().Format(time.RFC3339), unknown))
+	}
 	field(&b, "", "Node", v.Node.Name)
 	field(&b, "", "Ready", readyLine(v.Node, now))
 	if v.Diagnosis == nil {
@@ -121,6 +173,9 @@ func printDiagnosis(b *strings.Builder, v nodeView, now time.Time) {
 			fmt.Fprintf(b, "     %s\n", evidenceLine(e, now))
 		}
 		line := "no policy covers this cause"
+		if v.Snapshot != nil {
+			line = "policies not read (offline snapshot)"
+		}
 		if m, ok := policies.Select(v.Policies, v.Node, []v1alpha1.DiagnosedCause{c}); ok {
 			line = suggestion(m, now)
 			if acted != nil && acted.Cause.Cause == c.Cause {

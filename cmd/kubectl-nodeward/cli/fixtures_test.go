@@ -28,7 +28,15 @@ func testEnv(t *testing.T, objs ...client.Object) (*Env, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	out := &bytes.Buffer{}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	// The Event fields the apiserver selects on, which snapshot uses.
+	eventField := func(f func(*corev1.Event) string) client.IndexerFunc {
+		return func(o client.Object) []string { return []string{f(o.(*corev1.Event))} }
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithIndex(&corev1.Event{}, "involvedObject.kind", eventField(func(e *corev1.Event) string { return e.InvolvedObject.Kind })).
+		WithIndex(&corev1.Event{}, "involvedObject.name", eventField(func(e *corev1.Event) string { return e.InvolvedObject.Name })).
+		WithIndex(&corev1.Event{}, "reason", eventField(func(e *corev1.Event) string { return e.Reason })).
+		WithObjects(objs...).Build()
 	return &Env{Client: c, Out: out, Clock: clocktesting.NewFakePassiveClock(now)}, out
 }
 

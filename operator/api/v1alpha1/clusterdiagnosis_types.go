@@ -15,7 +15,20 @@ type ClusterDiagnosisStatus struct {
 	// lateNodes counts nodes whose heartbeats are late; totalNodes all nodes.
 	LateNodes  int32 `json:"lateNodes"`
 	TotalNodes int32 `json:"totalNodes"`
-	// sampleNodes names up to 20 of the late nodes.
+	// lateAgentsOnTime counts the late nodes whose agents report on time
+	// through the apiserver (evidence against a control-plane outage).
+	// +optional
+	LateAgentsOnTime *int32 `json:"lateAgentsOnTime,omitempty"`
+	// sameFault is the kubelet fatal journal line (numbers folded) most
+	// nodes with stale heartbeats and agents on time share, and
+	// sameFaultNodes how many share it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	SameFault string `json:"sameFault,omitempty"`
+	// +optional
+	SameFaultNodes int32 `json:"sameFaultNodes,omitempty"`
+	// sampleNodes names up to 20 of the late nodes (for FleetNodeFault, of
+	// the nodes sharing the fault).
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20

@@ -213,6 +213,11 @@ func (in *ClusterDiagnosisStatus) DeepCopyInto(out *ClusterDiagnosisStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.LateAgentsOnTime != nil {
+		in, out := &in.LateAgentsOnTime, &out.LateAgentsOnTime
+		*out = new(int32)
+		**out = **in
+	}
 	if in.SampleNodes != nil {
 		in, out := &in.SampleNodes, &out.SampleNodes
 		*out = make([]string, len(*in))
