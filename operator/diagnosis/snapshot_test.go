@@ -106,7 +106,7 @@ node:
 		{"valid", valid, ""},
 		{"unknown field", valid + "nodeInfo: {}\n", `unknown field "nodeInfo"`},
 		{"unknown field deep", valid + "lease: {renewTime: \"2026-03-01T11:59:50.000000Z\", renewedBy: x}\n", `unknown field "lease.renewedBy"`},
-		{"bad unknown path", valid + "unknown: [lease, report.logs]\n", `unknown[1] "report.logs" is not one of`},
+		{"bad unknown path", valid + "unknown: [lease, kubelet.logs]\n", `unknown[1] "kubelet.logs" is not one of`},
 		{"missing takenAt", strings.Replace(valid, "takenAt: \"2026-03-01T12:00:00Z\"\n", "", 1), "takenAt is required"},
 		{"wrong kind", strings.Replace(valid, "NodeSnapshot", "NodeReport", 1), `"NodeReport"`},
 		{"no node", strings.Replace(valid, "node:\n  metadata: {name: node-1}\n", "", 1), "node is required"},
