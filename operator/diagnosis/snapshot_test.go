@@ -2,8 +2,6 @@ package diagnosis
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
@@ -124,79 +121,3 @@ node:
 	}
 }
 
-// incident is one file of the replay corpus (testdata/incidents; format:
-// the corpus notes): what the thread established, and the snapshot.
-type incident struct {
-	File     string
-	Snapshot *Snapshot
-	Expect   struct {
-		Cause  v1alpha1.Cause `json:"cause"`
-		Detail string         `json:"detail"`
-		Action string         `json:"action"`
-	}
-}
-
-// loadIncidents reads every incident file, parsing its snapshot strictly
-// with ParseSnapshot; the errors name the file.
-func loadIncidents(t *testing.T) (incidents []incident, errs []error) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "incidents", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var doc struct {
-			Expect   json.RawMessage `json:"expect"`
-			Snapshot json.RawMessage `json:"snapshot"`
-		}
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			errs = append(errs, &incidentError{f, err})
-			continue
-		}
-		inc := incident{File: filepath.Base(f)}
-		if err := yaml.Unmarshal(doc.Expect, &inc.Expect); err != nil {
-			errs = append(errs, &incidentError{f, err})
-			continue
-		}
-		if len(doc.Snapshot) == 0 || string(doc.Snapshot) == "null" {
-			errs = append(errs, &incidentError{f, errNoSnapshot})
-			continue
-		}
-		// The snapshot alone, as JSON (which is YAML), parsed strictly.
-		if inc.Snapshot, err = ParseSnapshot(doc.Snapshot); err != nil {
-			errs = append(errs, &incidentError{f, err})
-			continue
-		}
-		incidents = append(incidents, inc)
-	}
-	return incidents, errs
-}
-
-type incidentError struct {
-	file string
-	err  error
-}
-
-func (e *incidentError) Error() string { return filepath.Base(e.file) + ": " + e.err.Error() }
-
-var errNoSnapshot = errString("no snapshot: key")
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
-
-// Every incident of the corpus parses strictly as a snapshot.
-func TestIncidentsParse(t *testing.T) {
-	incidents, errs := loadIncidents(t)
-	for _, err := range errs {
-		t.Error(err)
-	}
-	t.Logf("%d incidents parse, %d do not", len(incidents), len(errs))
-	if len(incidents)+len(errs) == 0 {
-		t.Fatal("no incident files in testdata/incidents")
-	}
-}
