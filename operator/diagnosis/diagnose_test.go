@@ -395,3 +395,16 @@ func dumpEvidence(ev []v1alpha1.Evidence) string {
 	}
 	return b.String()
 }
+
+// TestRulesFollowCauseTable: one rule per cause of the table, in its
+// ranking order, so the table is the one place a cause is defined.
+func TestRulesFollowCauseTable(t *testing.T) {
+	if len(rules) != len(v1alpha1.CauseTable) {
+		t.Fatalf("%d rules for %d causes in the table", len(rules), len(v1alpha1.CauseTable))
+	}
+	for i, r := range rules {
+		if r.cause != v1alpha1.CauseTable[i].Cause {
+			t.Errorf("rule %d is %s, the table's cause %d is %s", i, r.cause, i, v1alpha1.CauseTable[i].Cause)
+		}
+	}
+}

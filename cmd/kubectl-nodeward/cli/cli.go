@@ -64,6 +64,8 @@ func commands() []command {
 			func(e *Env) options { return &DiagnoseOptions{Env: e} }},
 		{"snapshot", "NODE [-o FILE]", "Write what nodeward's diagnosis of a node reads, for diagnose --snapshot",
 			func(e *Env) options { return &SnapshotOptions{Env: e} }},
+		{"causes", "[CAUSE]", "List the causes nodeward diagnoses, their evidence rules and the actions a policy may bind (offline)",
+			func(e *Env) options { return &CausesOptions{Env: e} }},
 		{"approve", "NAME --reason REASON", "Approve a remediation waiting for approval (needs the verb approve on remediations)",
 			func(e *Env) options { return &DecideOptions{Env: e, Decision: v1alpha1.DecisionApproved} }},
 		{"reject", "NAME --reason REASON", "Reject a remediation waiting for approval (needs the verb approve on remediations)",

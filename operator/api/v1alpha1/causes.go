@@ -47,7 +47,7 @@ var CauseTable = []CauseInfo{
 		Evidence: "the agent read the certificate's notAfter in the past, or the kubelet's journal says its certificate expired or that a certificate is signed by an unknown authority."},
 	{Cause: CauseKubeletCrashLoop, NeedsPerson: true, Actions: personActions,
 		Summary:  "the kubelet exits with its own error at every start (swap on, a bad flag or config, a missing file, a cgroup-driver mismatch)",
-		Evidence: "the kubelet unit exited non-zero again and again with the same fatal journal line (at least 3 exits within 10 minutes: systemd's NRestarts, or the line's repeats). Restarting it would only repeat the exit, so it is never restarted; detail names the error."},
+		Evidence: "the kubelet's journal shows it giving up at start (klog F, 'failed to run Kubelet', 'command failed', a known fatal start error) with an error a restart cannot change (swap, a flag or config, a missing file, the cgroup driver), or the same fatal line 3 times within 10 minutes (its repeats, or systemd's NRestarts). Never restarted; detail names the error. A unit stopped, disabled, killed, or that exited waiting for its runtime or the apiserver is KubeletDown."},
 	{Cause: CauseKubeletDown, Actions: []ActionType{ActionCordonDrain, ActionRestartContainerRuntime, ActionRestartKubelet, ActionCordon, ActionNotify}, Seed: "000",
 		Summary:  "the kubelet unit is stopped (not started after a reboot, stopped or disabled, a one-off crash)",
 		Evidence: "the agent is alive and says the kubelet unit is inactive or failed, and its heartbeats stopped; not a unit that keeps exiting on its own error (that is KubeletCrashLoop)."},
