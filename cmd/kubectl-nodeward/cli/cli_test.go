@@ -21,6 +21,7 @@ Commands:
   explain    Tell the whole story of one remediation record
   diagnose   Show nodeward's diagnosis of a node and what its policies would do
   snapshot   Write what nodeward's diagnosis of a node reads, for diagnose --snapshot
+  causes     List the causes nodeward diagnoses, their evidence rules and the actions a policy may bind (offline)
   approve    Approve a remediation waiting for approval (needs the verb approve on remediations)
   reject     Reject a remediation waiting for approval (needs the verb approve on remediations)
 
