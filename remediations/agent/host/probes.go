@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,12 @@ type ProcOptions struct {
 	// Systemd, if set, is asked for the systemd version (the manager's
 	// "Version" property over D-Bus); nil leaves SystemdVersion empty.
 	Systemd *Systemd
+	// Journal, if set, is the systemd journal the units' error lines are
+	// read from (into UnitState.Logs, by Systemd). The probes report why it
+	// could not be read, and read the kubelet's lines from the syslog file
+	// (KubeletLogPaths) only while it can't: a line is never reported from
+	// both.
+	Journal *Journal
 	// KubeletLogPaths are the host's syslog files the kubelet's
 	// cause-naming lines are read from, the first that exists, default
 	// /var/log/messages then /var/log/syslog (see kubeletLogReader: a node
@@ -124,6 +131,8 @@ type Proc struct {
 	kmsg kmsgReader
 	klog kubeletLogReader
 
+	journal *Journal // nil: none
+
 	// memory: the oom_kill counter as last read.
 	oomSeen bool
 	oomPrev int64
@@ -164,6 +173,7 @@ func NewProc(opts ProcOptions) *Proc {
 	if opts.Systemd != nil {
 		p.systemd = &systemdVersion{sd: opts.Systemd}
 	}
+	p.journal = opts.Journal
 	diskPaths := opts.DiskPaths
 	if len(diskPaths) == 0 {
 		diskPaths = DefaultDiskPaths()
@@ -217,7 +227,18 @@ func (p *Proc) Probe(ctx context.Context) v1alpha1.NodeProbes {
 	if msg := p.kmsg.poll(now, p.btimeSeconds); msg != "" {
 		addError(&out, msg)
 	}
-	if msg := p.klog.poll(now, &p.kmsg.kept); msg != "" {
+	journalReadable := false
+	if p.journal != nil {
+		var msg string
+		journalReadable, msg = p.journal.Status(ctx)
+		if msg != "" {
+			addError(&out, msg)
+		}
+	}
+	if journalReadable {
+		// The kubelet's lines are in its unit's Logs: none from syslog.
+		dropSource(&p.kmsg.kept, "kubelet")
+	} else if msg := p.klog.poll(now, &p.kmsg.kept); msg != "" {
 		addError(&out, msg)
 	}
 	out.KernelLog = p.kmsg.snapshot()
@@ -229,6 +250,11 @@ func (p *Proc) Probe(ctx context.Context) v1alpha1.NodeProbes {
 		}
 	}
 	return out
+}
+
+// dropSource removes the lines of source from kept.
+func dropSource(kept *[]v1alpha1.LogLine, source string) {
+	*kept = slices.DeleteFunc(*kept, func(l v1alpha1.LogLine) bool { return l.Source == source })
 }
 
 // addError appends a probe error, at most maxProbeErrors of them.

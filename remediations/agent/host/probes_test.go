@@ -775,6 +775,10 @@ type fakeConnNoUnits struct{}
 func (fakeConnNoUnits) GetUnitPropertiesContext(context.Context, string) (map[string]any, error) {
 	return nil, errors.New("no units")
 }
+
+func (fakeConnNoUnits) GetUnitTypePropertiesContext(context.Context, string, string) (map[string]any, error) {
+	return nil, errors.New("no units")
+}
 func (fakeConnNoUnits) RestartUnitContext(context.Context, string, string, chan<- string) (int, error) {
 	return 0, errors.New("no units")
 }
