@@ -54,6 +54,15 @@ type ProcOptions struct {
 	// that logs only to the systemd journal has neither, and reports no
 	// kubelet lines).
 	KubeletLogPaths []string
+	// CRIEndpoint, if set, is the container runtime's CRI socket
+	// (unix:///run/containerd/containerd.sock, DefaultCRIEndpoint), under
+	// Root, called at most every 10s (Runtime); "" calls none.
+	CRIEndpoint string
+	// CRITimeout bounds the CRI calls, default DefaultCRITimeout.
+	CRITimeout time.Duration
+	// Certificates are read at most every 5 minutes (Certificates); none
+	// by default (DefaultCertPaths are the kubelet's and kubeadm's).
+	Certificates []CertPath
 	// Clock is injected for tests; default the real clock.
 	Clock clock.Clock
 }
@@ -78,6 +87,8 @@ const (
 	maxKernelLog   = 10
 	maxLogText     = 256
 	maxDisks       = 4
+	// maxCertificates is the API's limit on Certificates.
+	maxCertificates = 4
 )
 
 // maxFileSize bounds what readFile reads (/proc/stat of a very large machine
@@ -123,8 +134,8 @@ type Proc struct {
 	systemd *systemdVersion // nil without Systemd
 
 	// paths under the root.
-	meminfo, vmstat, loadavg, stat, pidMax, procDir string
-	disks                                           []diskPath
+	meminfo, vmstat, loadavg, stat, pidMax, procDir, swaps string
+	disks                                                  []diskPath
 
 	mu   sync.Mutex
 	buf  []byte // readFile's buffer, reused
@@ -132,6 +143,10 @@ type Proc struct {
 	klog kubeletLogReader
 
 	journal *Journal // nil: none
+
+	cri    *criProbe // nil: none
+	criErr string    // why the CRI endpoint can't be called
+	certs  certProbe
 
 	// memory: the oom_kill counter as last read.
 	oomSeen bool
@@ -162,6 +177,7 @@ func NewProc(opts ProcOptions) *Proc {
 		stat:    root + "/proc/stat",
 		pidMax:  root + "/proc/sys/kernel/pid_max",
 		procDir: root + "/proc",
+		swaps:   root + "/proc/swaps",
 		buf:     make([]byte, 16<<10),
 		kmsg:    kmsgReader{path: root + "/dev/kmsg", fd: -1},
 		zombies: zombieScan{fd: -1, budget: zombieReadsPerProbe},
@@ -174,6 +190,19 @@ func NewProc(opts ProcOptions) *Proc {
 		p.systemd = &systemdVersion{sd: opts.Systemd}
 	}
 	p.journal = opts.Journal
+	if opts.CRIEndpoint != "" {
+		c, err := newCRIProbe(root, opts.CRIEndpoint, opts.CRITimeout)
+		if err != nil {
+			p.criErr = "runtime: " + err.Error()
+		}
+		p.cri = c
+	}
+	p.certs = certProbe{root: root}
+	for _, c := range opts.Certificates {
+		if len(p.certs.paths) < maxCertificates {
+			p.certs.paths = append(p.certs.paths, c)
+		}
+	}
 	diskPaths := opts.DiskPaths
 	if len(diskPaths) == 0 {
 		diskPaths = DefaultDiskPaths()
@@ -224,6 +253,13 @@ func (p *Proc) Probe(ctx context.Context) v1alpha1.NodeProbes {
 	}
 	p.probePIDs(ctx, &out, now, threads, loadErr)
 	p.probeDisks(&out)
+	p.probeSwap(&out)
+	out.Certificates = p.certs.probe(now)
+	if p.cri != nil {
+		out.Runtime = p.cri.probe(ctx, now)
+	} else if p.criErr != "" {
+		addError(&out, p.criErr)
+	}
 	if msg := p.kmsg.poll(now, p.btimeSeconds); msg != "" {
 		addError(&out, msg)
 	}
