@@ -53,7 +53,9 @@ func TestAlarmSignature(t *testing.T) {
 		{"the certificate is read again", func(p *NodeProbes) { p.Certificates[0].NotAfter = at(299 * 24 * time.Hour) }, false},
 		{"the certificate expires within 7 days", func(p *NodeProbes) { p.Certificates[0].NotAfter = at(6 * 24 * time.Hour) }, true},
 		{"the certificate expired", func(p *NodeProbes) { p.Certificates[0].NotAfter = at(-time.Minute) }, true},
-		{"the certificate can't be read", func(p *NodeProbes) { p.Certificates[0] = CertificateProbe{Name: "kubeletClient", Error: "no such file"} }, true},
+		{"the certificate can't be read", func(p *NodeProbes) {
+			p.Certificates[0] = CertificateProbe{Name: "kubeletClient", Error: "no such file"}
+		}, true},
 		{"the clock offset jitters by a second", func(p *NodeProbes) { p.Clock.OffsetMilli = offset(-1400) }, false},
 		{"the clock is 30s ahead", func(p *NodeProbes) { p.Clock.OffsetMilli = offset(30_000) }, true},
 		{"the clock is 30s behind", func(p *NodeProbes) { p.Clock.OffsetMilli = offset(-30_000) }, true},
