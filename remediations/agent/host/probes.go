@@ -119,6 +119,10 @@ const maxFileSize = 4 << 20
 //     since the last read and never more than its last 256 KiB; the
 //     kubelet's cause-naming lines join the kernel's in KernelLog (Source
 //     "kubelet"), the newest 10 of both kept together.
+//   - Runtime: the CRI socket is called (Version, Status) at most every
+//     10s with a 2s deadline; certificates are read every 5 minutes;
+//     /proc/swaps on every probe (one small read).
+//   - Journal: see Journal (every 30s, 2s deadline per unit).
 //   - Systemd version: asked over D-Bus every 5 minutes, off the probe's
 //     goroutine; a probe waits at most 100ms for the answer (a hung systemd
 //     must not stall the agent) and otherwise reports the last version.
