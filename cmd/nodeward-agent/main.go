@@ -35,7 +35,8 @@ func run(args []string) error {
 	var (
 		kubeconfig, nodeName, probeAddr, kubeletUnit, runtimeUnit, hostRoot string
 		cmManifest, kubeletConfig                                           string
-		probeInterval, reportInterval                                       time.Duration
+		criEndpoint, journalctl, kubeletClientCert, clusterCACert           string
+		probeInterval, reportInterval, criTimeout                           time.Duration
 		zapOpts                                                             zap.Options
 	)
 	fs := flag.NewFlagSet("nodeward-agent", flag.ContinueOnError)
@@ -47,6 +48,11 @@ func run(args []string) error {
 	fs.StringVar(&hostRoot, "host-root", "/", "Where the host's /proc, /dev/kmsg, /var/lib/kubelet and /var/lib/containerd are mounted.")
 	fs.StringVar(&cmManifest, "controller-manager-manifest", host.DefaultControllerManagerManifest, "The kube-controller-manager static pod manifest (a host path, under --host-root) that EditConfig tasks may edit; empty: none.")
 	fs.StringVar(&kubeletConfig, "kubelet-config", host.DefaultKubeletConfig, "The kubelet's KubeletConfiguration file (a host path, under --host-root) that EditConfig tasks may edit; empty: none.")
+	fs.StringVar(&criEndpoint, "cri-endpoint", host.DefaultCRIEndpoint, "The container runtime's CRI socket (a host path, under --host-root), called with Version and Status at most every 10s; empty: none.")
+	fs.DurationVar(&criTimeout, "cri-timeout", host.DefaultCRITimeout, "Deadline of the CRI calls.")
+	fs.StringVar(&journalctl, "journalctl", "journalctl", "The journalctl that reads the kubelet's and runtime's journal: the agent image's if it has one (reading the journal under --host-root), else the host's under --host-root, run chrooted there.")
+	fs.StringVar(&kubeletClientCert, "kubelet-client-cert", host.DefaultKubeletClientCert, "The kubelet's client certificate (a host path, under --host-root) whose expiry is probed; empty: none.")
+	fs.StringVar(&clusterCACert, "cluster-ca-cert", host.DefaultClusterCACert, "The cluster CA certificate (a host path, under --host-root) whose expiry is probed; empty: none.")
 	fs.DurationVar(&probeInterval, "probe-interval", agent.DefaultProbeInterval, "How often to probe the node locally (no API traffic unless something changed).")
 	fs.DurationVar(&reportInterval, "report-interval", agent.DefaultReportInterval, "Longest time between two NodeReport writes.")
 	zapOpts.BindFlags(fs)
@@ -67,21 +73,34 @@ func run(args []string) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "nodeward-agent"
+	clockOffset := agent.NewClockOffset(nil)
+	cfg.Wrap(clockOffset.Wrap)
 
 	ctx := ctrl.SetupSignalHandler()
-	h, err := host.NewSystemd(ctx, host.Units{v1alpha1.UnitKubelet: kubeletUnit, v1alpha1.UnitContainerRuntime: runtimeUnit})
+	units := host.Units{v1alpha1.UnitKubelet: kubeletUnit, v1alpha1.UnitContainerRuntime: runtimeUnit}
+	h, err := host.NewSystemd(ctx, units)
 	if err != nil {
 		return fmt.Errorf("connecting to systemd: %w", err)
 	}
 	defer h.Close()
-	prober := host.NewProc(host.ProcOptions{Root: hostRoot, Systemd: h})
+	journal := host.NewJournal(host.JournalOptions{Root: hostRoot, Journalctl: journalctl, Units: units})
+	h.SetJournal(journal)
+	var certs []host.CertPath
+	if kubeletClientCert != "" {
+		certs = append(certs, host.CertPath{Name: host.CertKubeletClient, Path: kubeletClientCert})
+	}
+	if clusterCACert != "" {
+		certs = append(certs, host.CertPath{Name: host.CertClusterCA, Path: clusterCACert})
+	}
+	prober := host.NewProc(host.ProcOptions{Root: hostRoot, Systemd: h, Journal: journal,
+		CRIEndpoint: criEndpoint, CRITimeout: criTimeout, Certificates: certs})
 	defer prober.Close()
 	config := host.NewConfigFiles(hostRoot, map[v1alpha1.ConfigFile]string{
 		v1alpha1.ConfigFileControllerManagerManifest: cmManifest,
 		v1alpha1.ConfigFileKubeletConfig:             kubeletConfig,
 	})
 	return Run(ctx, cfg, agent.Options{
-		NodeName: nodeName, Host: h, Prober: prober, Config: config, ProbeInterval: probeInterval, ReportInterval: reportInterval, Version: Version,
+		NodeName: nodeName, Host: h, Prober: prober, ClockOffset: clockOffset, Config: config, ProbeInterval: probeInterval, ReportInterval: reportInterval, Version: Version,
 	}, probeAddr)
 }
 

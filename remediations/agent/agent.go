@@ -45,6 +45,10 @@ type Options struct {
 	// Prober measures the node (memory, load, PIDs, disks, kernel log); nil
 	// reports unit states only.
 	Prober Prober
+	// ClockOffset, if set, measures the node clock's offset from the
+	// apiserver's (its Wrap must wrap the manager's rest.Config); the
+	// reporter puts it in the probes' Clock. It needs a Prober.
+	ClockOffset *ClockOffset
 	// Config edits the node's config files for EditConfig tasks; nil fails
 	// every EditConfig task ("this agent has no config access").
 	Config host.ConfigEditor

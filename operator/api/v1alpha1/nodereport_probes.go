@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -193,7 +194,8 @@ type ClockProbe struct {
 // marks (memory or disk nearly gone, PIDs nearly used up), counters (OOM
 // kills, kernel log lines, probe errors), the systemd version. Load and
 // levels far from any mark change with every probe on a busy node and ride
-// along with the periodic report instead.
+// along with the periodic report instead. The runtime, swap, certificates
+// and clock count coarsely (see evidenceSignature).
 func (p NodeProbes) AlarmSignature() string {
 	var b strings.Builder
 	// level is how many of the marks (free fractions, ascending) the
@@ -223,8 +225,85 @@ func (p NodeProbes) AlarmSignature() string {
 	if n := len(p.KernelLog); n > 0 {
 		b.WriteString(p.KernelLog[n-1].Text)
 	}
+	p.evidenceSignature(&b, time.Now())
 	fmt.Fprintf(&b, ";e%d", len(p.Errors))
 	return b.String()
+}
+
+// CertificateExpiringWithin is when a certificate's nearing expiry is worth
+// a write and a diagnosis of its own.
+const CertificateExpiringWithin = 7 * 24 * time.Hour
+
+// evidenceSignature writes the coarse state of the runtime, swap,
+// certificates and clock: whether the runtime answered and its readiness,
+// swap on or off, each certificate valid, expiring within 7 days, expired,
+// not yet valid or unreadable, the clock offset's order of magnitude and
+// whether it is synchronized. The measured values (versions, bytes, exact
+// offsets and times) change without meaning anything new.
+func (p NodeProbes) evidenceSignature(b *strings.Builder, now time.Time) {
+	tri := func(v *bool) byte {
+		switch {
+		case v == nil:
+			return '-'
+		case *v:
+			return '1'
+		}
+		return '0'
+	}
+	if r := p.Runtime; r != nil {
+		answered := r.Answered
+		fmt.Fprintf(b, ";r%c%c%c", tri(&answered), tri(r.RuntimeReady), tri(r.NetworkReady))
+	}
+	if w := p.Swap; w != nil {
+		fmt.Fprintf(b, ";w%t", w.TotalBytes > 0)
+	}
+	for _, c := range p.Certificates {
+		fmt.Fprintf(b, ";c%s:%s", c.Name, c.State(now))
+	}
+	if c := p.Clock; c != nil {
+		b.WriteString(";t")
+		if c.OffsetMilli != nil {
+			b.WriteString(OffsetBucket(*c.OffsetMilli))
+		}
+		b.WriteByte(tri(c.Synchronized))
+	}
+}
+
+// State is the certificate's validity at now: valid, expiring (within
+// CertificateExpiringWithin), expired, notYetValid, or unreadable.
+func (c CertificateProbe) State(now time.Time) string {
+	switch {
+	case c.Error != "" || c.NotAfter == nil:
+		return "unreadable"
+	case !now.Before(c.NotAfter.Time):
+		return "expired"
+	case c.NotBefore != nil && now.Before(c.NotBefore.Time):
+		return "notYetValid"
+	case c.NotAfter.Time.Sub(now) < CertificateExpiringWithin:
+		return "expiring"
+	}
+	return "valid"
+}
+
+// OffsetBucket is a clock offset's order of magnitude, signed: "0" under
+// 2s (the Date header's one-second resolution), then "+1"/"-1" under 10s,
+// "2" under a minute, "3" under 10 minutes, "4" beyond.
+func OffsetBucket(milli int64) string {
+	sign := "+"
+	if milli < 0 {
+		sign, milli = "-", -milli
+	}
+	switch {
+	case milli < 2000:
+		return "0"
+	case milli < 10_000:
+		return sign + "1"
+	case milli < 60_000:
+		return sign + "2"
+	case milli < 600_000:
+		return sign + "3"
+	}
+	return sign + "4"
 }
 
 // Signature is what of the probes the diagnosis looks at again: levels in
@@ -256,6 +335,7 @@ func (p NodeProbes) Signature() string {
 	if n := len(p.KernelLog); n > 0 {
 		b.WriteString(p.KernelLog[n-1].Text)
 	}
+	p.evidenceSignature(&b, time.Now())
 	fmt.Fprintf(&b, ";e%d", len(p.Errors))
 	return b.String()
 }

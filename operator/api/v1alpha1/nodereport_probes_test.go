@@ -1,17 +1,29 @@
 package v1alpha1
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // The agent writes on its own only when a level crosses an alarm mark or a
 // counter moves; the load and levels far from any mark wait for the
 // periodic report, however much they jitter.
 func TestAlarmSignature(t *testing.T) {
+	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(time.Now().Add(d)); return &t }
+	yes, no := true, false
+	offset := func(ms int64) *int64 { return &ms }
 	base := func() NodeProbes {
 		return NodeProbes{
-			Memory: &MemoryProbe{TotalBytes: 1000, AvailableBytes: 400},
-			Load:   &LoadProbe{Load1Milli: 7900, CPUs: 2},
-			PIDs:   &PIDProbe{Threads: 1000, PIDMax: 100000},
-			Disks:  []DiskProbe{{Path: "/var/lib/kubelet", TotalBytes: 1000, FreeBytes: 500, TotalInodes: 1000, FreeInodes: 500}},
+			Memory:       &MemoryProbe{TotalBytes: 1000, AvailableBytes: 400},
+			Load:         &LoadProbe{Load1Milli: 7900, CPUs: 2},
+			PIDs:         &PIDProbe{Threads: 1000, PIDMax: 100000},
+			Disks:        []DiskProbe{{Path: "/var/lib/kubelet", TotalBytes: 1000, FreeBytes: 500, TotalInodes: 1000, FreeInodes: 500}},
+			Runtime:      &RuntimeProbe{Endpoint: "unix:///run/containerd/containerd.sock", Answered: true, Version: "containerd v1.7.24", RuntimeReady: &yes, NetworkReady: &yes},
+			Swap:         &SwapProbe{},
+			Certificates: []CertificateProbe{{Name: "kubeletClient", NotBefore: at(-time.Hour), NotAfter: at(300 * 24 * time.Hour)}},
+			Clock:        &ClockProbe{OffsetMilli: offset(400)},
 		}
 	}
 	for _, tc := range []struct {
@@ -32,12 +44,32 @@ func TestAlarmSignature(t *testing.T) {
 			p.KernelLog = []LogLine{{Source: "kernel", Text: "Out of memory: Killed process 1"}}
 		}, true},
 		{"a probe error", func(p *NodeProbes) { p.Errors = []string{"statfs: permission denied"} }, true},
+		{"the runtime's version changes", func(p *NodeProbes) { p.Runtime.Version = "containerd v1.7.25" }, false},
+		{"the runtime stops answering", func(p *NodeProbes) {
+			p.Runtime = &RuntimeProbe{Endpoint: p.Runtime.Endpoint, Error: "Status: DeadlineExceeded", FailingSince: at(0)}
+		}, true},
+		{"the runtime's network is not ready", func(p *NodeProbes) { p.Runtime.NetworkReady = &no }, true},
+		{"swap is turned on", func(p *NodeProbes) { p.Swap.TotalBytes = 1 << 30 }, true},
+		{"the certificate is read again", func(p *NodeProbes) { p.Certificates[0].NotAfter = at(299 * 24 * time.Hour) }, false},
+		{"the certificate expires within 7 days", func(p *NodeProbes) { p.Certificates[0].NotAfter = at(6 * 24 * time.Hour) }, true},
+		{"the certificate expired", func(p *NodeProbes) { p.Certificates[0].NotAfter = at(-time.Minute) }, true},
+		{"the certificate can't be read", func(p *NodeProbes) {
+			p.Certificates[0] = CertificateProbe{Name: "kubeletClient", Error: "no such file"}
+		}, true},
+		{"the clock offset jitters by a second", func(p *NodeProbes) { p.Clock.OffsetMilli = offset(-1400) }, false},
+		{"the clock is 30s ahead", func(p *NodeProbes) { p.Clock.OffsetMilli = offset(30_000) }, true},
+		{"the clock is 30s behind", func(p *NodeProbes) { p.Clock.OffsetMilli = offset(-30_000) }, true},
+		{"the clock is not synchronized", func(p *NodeProbes) { p.Clock.Synchronized = &no }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := base(), base()
 			tc.change(&b)
 			if got := a.AlarmSignature() != b.AlarmSignature(); got != tc.want {
 				t.Errorf("AlarmSignature changed = %v, want %v (%q → %q)", got, tc.want, a.AlarmSignature(), b.AlarmSignature())
+			}
+			// What is worth a write is worth a diagnosis.
+			if tc.want && a.Signature() == b.Signature() {
+				t.Errorf("Signature did not change: %q", a.Signature())
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,12 +42,27 @@ type ProcOptions struct {
 	// Systemd, if set, is asked for the systemd version (the manager's
 	// "Version" property over D-Bus); nil leaves SystemdVersion empty.
 	Systemd *Systemd
+	// Journal, if set, is the systemd journal the units' error lines are
+	// read from (into UnitState.Logs, by Systemd). The probes report why it
+	// could not be read, and read the kubelet's lines from the syslog file
+	// (KubeletLogPaths) only while it can't: a line is never reported from
+	// both.
+	Journal *Journal
 	// KubeletLogPaths are the host's syslog files the kubelet's
 	// cause-naming lines are read from, the first that exists, default
 	// /var/log/messages then /var/log/syslog (see kubeletLogReader: a node
 	// that logs only to the systemd journal has neither, and reports no
 	// kubelet lines).
 	KubeletLogPaths []string
+	// CRIEndpoint, if set, is the container runtime's CRI socket
+	// (unix:///run/containerd/containerd.sock, DefaultCRIEndpoint), under
+	// Root, called at most every 10s (Runtime); "" calls none.
+	CRIEndpoint string
+	// CRITimeout bounds the CRI calls, default DefaultCRITimeout.
+	CRITimeout time.Duration
+	// Certificates are read at most every 5 minutes (Certificates); none
+	// by default (DefaultCertPaths are the kubelet's and kubeadm's).
+	Certificates []CertPath
 	// Clock is injected for tests; default the real clock.
 	Clock clock.Clock
 }
@@ -71,6 +87,8 @@ const (
 	maxKernelLog   = 10
 	maxLogText     = 256
 	maxDisks       = 4
+	// maxCertificates is the API's limit on Certificates.
+	maxCertificates = 4
 )
 
 // maxFileSize bounds what readFile reads (/proc/stat of a very large machine
@@ -101,6 +119,10 @@ const maxFileSize = 4 << 20
 //     since the last read and never more than its last 256 KiB; the
 //     kubelet's cause-naming lines join the kernel's in KernelLog (Source
 //     "kubelet"), the newest 10 of both kept together.
+//   - Runtime: the CRI socket is called (Version, Status) at most every
+//     10s with a 2s deadline; certificates are read every 5 minutes;
+//     /proc/swaps on every probe (one small read).
+//   - Journal: see Journal (every 30s, 2s deadline per unit).
 //   - Systemd version: asked over D-Bus every 5 minutes, off the probe's
 //     goroutine; a probe waits at most 100ms for the answer (a hung systemd
 //     must not stall the agent) and otherwise reports the last version.
@@ -116,13 +138,19 @@ type Proc struct {
 	systemd *systemdVersion // nil without Systemd
 
 	// paths under the root.
-	meminfo, vmstat, loadavg, stat, pidMax, procDir string
-	disks                                           []diskPath
+	meminfo, vmstat, loadavg, stat, pidMax, procDir, swaps string
+	disks                                                  []diskPath
 
 	mu   sync.Mutex
 	buf  []byte // readFile's buffer, reused
 	kmsg kmsgReader
 	klog kubeletLogReader
+
+	journal *Journal // nil: none
+
+	cri    *criProbe // nil: none
+	criErr string    // why the CRI endpoint can't be called
+	certs  certProbe
 
 	// memory: the oom_kill counter as last read.
 	oomSeen bool
@@ -153,6 +181,7 @@ func NewProc(opts ProcOptions) *Proc {
 		stat:    root + "/proc/stat",
 		pidMax:  root + "/proc/sys/kernel/pid_max",
 		procDir: root + "/proc",
+		swaps:   root + "/proc/swaps",
 		buf:     make([]byte, 16<<10),
 		kmsg:    kmsgReader{path: root + "/dev/kmsg", fd: -1},
 		zombies: zombieScan{fd: -1, budget: zombieReadsPerProbe},
@@ -163,6 +192,20 @@ func NewProc(opts ProcOptions) *Proc {
 	}
 	if opts.Systemd != nil {
 		p.systemd = &systemdVersion{sd: opts.Systemd}
+	}
+	p.journal = opts.Journal
+	if opts.CRIEndpoint != "" {
+		c, err := newCRIProbe(root, opts.CRIEndpoint, opts.CRITimeout)
+		if err != nil {
+			p.criErr = "runtime: " + err.Error()
+		}
+		p.cri = c
+	}
+	p.certs = certProbe{root: root}
+	for _, c := range opts.Certificates {
+		if len(p.certs.paths) < maxCertificates {
+			p.certs.paths = append(p.certs.paths, c)
+		}
 	}
 	diskPaths := opts.DiskPaths
 	if len(diskPaths) == 0 {
@@ -214,10 +257,28 @@ func (p *Proc) Probe(ctx context.Context) v1alpha1.NodeProbes {
 	}
 	p.probePIDs(ctx, &out, now, threads, loadErr)
 	p.probeDisks(&out)
+	p.probeSwap(&out)
+	out.Certificates = p.certs.probe(now)
+	if p.cri != nil {
+		out.Runtime = p.cri.probe(ctx, now)
+	} else if p.criErr != "" {
+		addError(&out, p.criErr)
+	}
 	if msg := p.kmsg.poll(now, p.btimeSeconds); msg != "" {
 		addError(&out, msg)
 	}
-	if msg := p.klog.poll(now, &p.kmsg.kept); msg != "" {
+	journalReadable := false
+	if p.journal != nil {
+		var msg string
+		journalReadable, msg = p.journal.Status(ctx)
+		if msg != "" {
+			addError(&out, msg)
+		}
+	}
+	if journalReadable {
+		// The kubelet's lines are in its unit's Logs: none from syslog.
+		dropSource(&p.kmsg.kept, "kubelet")
+	} else if msg := p.klog.poll(now, &p.kmsg.kept); msg != "" {
 		addError(&out, msg)
 	}
 	out.KernelLog = p.kmsg.snapshot()
@@ -229,6 +290,11 @@ func (p *Proc) Probe(ctx context.Context) v1alpha1.NodeProbes {
 		}
 	}
 	return out
+}
+
+// dropSource removes the lines of source from kept.
+func dropSource(kept *[]v1alpha1.LogLine, source string) {
+	*kept = slices.DeleteFunc(*kept, func(l v1alpha1.LogLine) bool { return l.Source == source })
 }
 
 // addError appends a probe error, at most maxProbeErrors of them.

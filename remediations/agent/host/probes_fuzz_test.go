@@ -325,6 +325,9 @@ func refKernelCause(msg string) bool {
 			return true
 		}
 	}
+	if strings.Contains(msg, "XFS (") && (strings.Contains(msg, "rror") || strings.Contains(msg, "Corruption") || strings.Contains(msg, "shut down")) {
+		return true
+	}
 	return refTaskBlocked.MatchString(msg)
 }
 

@@ -10,14 +10,18 @@ import (
 )
 
 // kernelCauses are the kernel messages that name why a node went bad; a
-// line holding any of them is kept. "task <name> blocked" is matched apart.
+// line holding any of them is kept. "task <name> blocked" and XFS errors
+// are matched apart.
 var kernelCauses = []string{
 	"Out of memory: Killed process", // global OOM kill
 	"oom-kill:",                     // the OOM killer's summary line (cgroup and global)
 	"Memory cgroup out of memory",   // a cgroup's OOM kill
 	"blocked for more than",         // hung task
 	"EXT4-fs error",
-	"Remounting filesystem read-only",
+	"Remounting filesystem read-only", // ext4 errors=remount-ro
+	"remounted read-only",
+	"Aborting journal on device", // ext4/jbd2 gave up on the journal
+	"I/O error",                  // "blk_update_request: I/O error", "Buffer I/O error on dev"
 }
 
 // kernelCause reports whether a kernel message names a cause.
@@ -29,6 +33,11 @@ func kernelCause(msg []byte) bool {
 	}
 	// task .* blocked
 	if i := index(msg, "task "); i >= 0 && contains(msg[i+len("task "):], " blocked") {
+		return true
+	}
+	// XFS (dm-0): Corruption detected / metadata I/O error / log I/O
+	// error / Filesystem has been shut down
+	if contains(msg, "XFS (") && (contains(msg, "rror") || contains(msg, "Corruption") || contains(msg, "shut down")) {
 		return true
 	}
 	return false

@@ -65,8 +65,9 @@ const (
 // Only a plain-text syslog file is read: on a node where the kubelet logs
 // only to the systemd journal (no rsyslog or syslog-ng writing
 // /var/log/messages or /var/log/syslog, as on many recent distributions),
-// no file exists and no kubelet line is reported, without an error.
-// Reading the binary journal is out of scope.
+// no file exists and no kubelet line is reported, without an error. It is
+// the fallback of the Journal: Proc reads it only while the journal can't
+// be read.
 type kubeletLogReader struct {
 	paths []string // full paths, under the root
 

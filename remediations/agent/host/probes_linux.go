@@ -4,6 +4,7 @@ package host
 
 import (
 	"encoding/binary"
+	"os/exec"
 	"syscall"
 )
 
@@ -118,3 +119,10 @@ func sysStatfs(path string) (diskStat, error) {
 
 func errAgain(err error) bool       { return err == syscall.EAGAIN }
 func errOverwritten(err error) bool { return err == syscall.EPIPE }
+
+// chroot makes cmd run chrooted into root (the host's root mounted in the
+// agent's container).
+func chroot(cmd *exec.Cmd, root string) bool {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+	return true
+}

@@ -727,6 +727,14 @@ func TestKernelCause(t *testing.T) {
 		{"task containerd:77 blocked", true},
 		{"EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0", true},
 		{"EXT4-fs (sdb1): Remounting filesystem read-only", true},
+		{"Aborting journal on device sdb1-8.", true},
+		{"blk_update_request: I/O error, dev sdb, sector 2048 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0", true},
+		{"Buffer I/O error on dev sdb1, logical block 0, lost async page write", true},
+		{"print_req_error: I/O error, dev nvme1n1, sector 41943040", true},
+		{"XFS (dm-0): metadata I/O error in \"xfs_imap_to_bp+0x5c/0xa0 [xfs]\" at daddr 0x1c0 len 32 error 5", true},
+		{"XFS (nvme0n1p1): Corruption detected. Unmount and run xfs_repair", true},
+		{"XFS (sda1): Filesystem has been shut down due to log error (0x2).", true},
+		{"XFS (sda1): Mounting V5 Filesystem", false},
 		{"stress invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0", false},
 		{"task:jbd2/sda1-8 state:D stack:0 pid:1234", false},
 		{"task_memcg=/kubepods blocked", false},
@@ -773,6 +781,10 @@ type versionConn struct {
 type fakeConnNoUnits struct{}
 
 func (fakeConnNoUnits) GetUnitPropertiesContext(context.Context, string) (map[string]any, error) {
+	return nil, errors.New("no units")
+}
+
+func (fakeConnNoUnits) GetUnitTypePropertiesContext(context.Context, string, string) (map[string]any, error) {
 	return nil, errors.New("no units")
 }
 func (fakeConnNoUnits) RestartUnitContext(context.Context, string, string, chan<- string) (int, error) {

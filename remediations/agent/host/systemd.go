@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"time"
 
@@ -27,6 +28,7 @@ var (
 // conn is the part of the go-systemd D-Bus connection Systemd uses.
 type conn interface {
 	GetUnitPropertiesContext(ctx context.Context, unit string) (map[string]any, error)
+	GetUnitTypePropertiesContext(ctx context.Context, unit, unitType string) (map[string]any, error)
 	RestartUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	Close()
 }
@@ -34,8 +36,9 @@ type conn interface {
 // Systemd is the Host of a real node: it reads unit states from and restarts
 // units through systemd over the system D-Bus. It is safe for concurrent use.
 type Systemd struct {
-	conn  conn
-	units Units
+	conn    conn
+	units   Units
+	journal *Journal // nil: no journal lines in UnitState.Logs
 }
 
 var _ Host = (*Systemd)(nil)
@@ -62,6 +65,11 @@ func newSystemd(c conn, units Units) *Systemd {
 	return &Systemd{conn: c, units: maps.Clone(units)}
 }
 
+// SetJournal makes UnitState fill Logs with the unit's journal error lines
+// (read by j at most every JournalInterval). Call it before the first
+// UnitState.
+func (s *Systemd) SetJournal(j *Journal) { s.journal = j }
+
 // Close closes the D-Bus connection.
 func (s *Systemd) Close() { s.conn.Close() }
 
@@ -81,14 +89,53 @@ func (s *Systemd) UnitState(ctx context.Context, unit v1alpha1.Unit) (v1alpha1.U
 		return v1alpha1.UnitState{}, fmt.Errorf("unit %s: %w", name, errNotFound)
 	}
 	active := p.str("ActiveState")
-	return v1alpha1.UnitState{
+	st := v1alpha1.UnitState{
 		Name:          unit,
 		UnitName:      name,
 		ActiveState:   active,
 		SubState:      p.str("SubState"),
 		UnitFileState: p.str("UnitFileState"),
 		Since:         p.time(sinceProperty(active)),
-	}, nil
+	}
+	// The service's own properties (how its main process last ended, how
+	// often systemd restarted it) tell a crash loop from a stopped unit.
+	// They are extra evidence: a unit that is not a service, or an error
+	// reading them, leaves them out without failing the state.
+	if sp, err := s.conn.GetUnitTypePropertiesContext(ctx, name, "Service"); err == nil {
+		fillServiceState(&st, sp)
+	}
+	if s.journal != nil {
+		st.Logs = s.journal.Lines(ctx, unit)
+	}
+	return st, nil
+}
+
+// fillServiceState reads the org.freedesktop.systemd1.Service properties
+// `systemctl show` prints as NRestarts, Result, ExecMainCode,
+// ExecMainStatus and ExecMainExitTimestamp.
+func fillServiceState(st *v1alpha1.UnitState, p props) {
+	if n, ok := p["NRestarts"].(uint32); ok {
+		r := int32(min(n, math.MaxInt32))
+		st.Restarts = &r
+	}
+	st.Result = truncateText([]byte(p.str("Result")), 64)
+	// ExecMainCode is a siginfo si_code: CLD_EXITED 1, CLD_KILLED 2,
+	// CLD_DUMPED 3; 0 means the main process has not ended (or never ran).
+	code, _ := p["ExecMainCode"].(int32)
+	switch code {
+	case 1:
+		st.ExitCode = "exited"
+	case 2:
+		st.ExitCode = "killed"
+	case 3:
+		st.ExitCode = "dumped"
+	}
+	if st.ExitCode != "" {
+		if status, ok := p["ExecMainStatus"].(int32); ok {
+			st.ExitStatus = &status
+		}
+		st.ExitedAt = p.time("ExecMainExitTimestamp")
+	}
 }
 
 // RestartUnit restarts the unit with a systemd restart job (stop if running,

@@ -15,8 +15,9 @@ import (
 // fakeConn is a systemd that knows some units and answers every restart job
 // with result (or never, if result is empty).
 type fakeConn struct {
-	units  map[string]props
-	result string
+	units   map[string]props
+	service map[string]props // org.freedesktop.systemd1.Service properties; none: "Unknown interface"
+	result  string
 
 	mu    sync.Mutex
 	calls []string
@@ -35,6 +36,13 @@ func (f *fakeConn) GetUnitPropertiesContext(_ context.Context, unit string) (map
 	}
 	// systemd loads any valid name on demand and reports it not found.
 	return props{"LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead"}, nil
+}
+
+func (f *fakeConn) GetUnitTypePropertiesContext(_ context.Context, unit, unitType string) (map[string]any, error) {
+	if p, ok := f.service[unit]; ok && unitType == "Service" {
+		return p, nil
+	}
+	return nil, errors.New("Unknown interface")
 }
 
 func (f *fakeConn) RestartUnitContext(_ context.Context, name, mode string, ch chan<- string) (int, error) {
@@ -114,6 +122,90 @@ func TestUnitState(t *testing.T) {
 			got.Since = nil
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("UnitState = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// serviceProps are the Service properties of kubelet.service as
+// `systemctl show kubelet` prints them (and D-Bus types them: NRestarts u,
+// ExecMainCode and ExecMainStatus i, timestamps t in usec).
+func serviceProps(nRestarts uint32, result string, code, status int32, exitUsec uint64) props {
+	return props{"Type": "simple", "Restart": "always", "NRestarts": nRestarts, "Result": result,
+		"ExecMainCode": code, "ExecMainStatus": status, "ExecMainExitTimestamp": exitUsec,
+		"ExecMainStartTimestamp": t0, "ExecMainPID": uint32(0)}
+}
+
+func TestUnitStateService(t *testing.T) {
+	i32 := func(v int32) *int32 { return &v }
+	cases := []struct {
+		name    string
+		unit    props
+		service props // nil: the Service interface can't be read
+		want    v1alpha1.UnitState
+		exited  uint64 // want.ExitedAt in usec; 0: nil
+	}{
+		// `systemctl show kubelet` of a kubelet crash-looping on its own
+		// error (swap on): ActiveState=activating SubState=auto-restart
+		// Result=exit-code NRestarts=5 ExecMainCode=1 ExecMainStatus=1.
+		{name: "crash loop exit status 1",
+			unit:    props{"LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart", "UnitFileState": "enabled", "InactiveExitTimestamp": t0},
+			service: serviceProps(5, "exit-code", 1, 1, t1),
+			want: v1alpha1.UnitState{Name: "kubelet", UnitName: "kubelet.service", ActiveState: "activating", SubState: "auto-restart", UnitFileState: "enabled",
+				Restarts: i32(5), Result: "exit-code", ExitCode: "exited", ExitStatus: i32(1)},
+			exited: t1},
+		// `systemctl stop kubelet`: SIGTERM ends the main process
+		// (ExecMainCode=2 ExecMainStatus=15) and systemd counts it a
+		// success; no restarts.
+		{name: "cleanly stopped",
+			unit:    deadDisabled,
+			service: serviceProps(0, "success", 2, 15, t1),
+			want: v1alpha1.UnitState{Name: "kubelet", UnitName: "kubelet.service", ActiveState: "inactive", SubState: "dead", UnitFileState: "disabled",
+				Restarts: i32(0), Result: "success", ExitCode: "killed", ExitStatus: i32(15)},
+			exited: t1},
+		// kill -9 of a unit with Restart=no: failed, Result=signal,
+		// ExecMainCode=2 ExecMainStatus=9.
+		{name: "killed by signal 9",
+			unit:    failed,
+			service: serviceProps(0, "signal", 2, 9, t1),
+			want: v1alpha1.UnitState{Name: "kubelet", UnitName: "kubelet.service", ActiveState: "failed", SubState: "failed", UnitFileState: "enabled",
+				Restarts: i32(0), Result: "signal", ExitCode: "killed", ExitStatus: i32(9)},
+			exited: t1},
+		// A core dump: ExecMainCode=3 (CLD_DUMPED), the signal in the status.
+		{name: "dumped",
+			unit:    failed,
+			service: serviceProps(2, "core-dump", 3, 11, t1),
+			want: v1alpha1.UnitState{Name: "kubelet", UnitName: "kubelet.service", ActiveState: "failed", SubState: "failed", UnitFileState: "enabled",
+				Restarts: i32(2), Result: "core-dump", ExitCode: "dumped", ExitStatus: i32(11)},
+			exited: t1},
+		// Running again after restarts: systemd reset ExecMainCode to 0 when
+		// the new main process started, so there is no exit to report.
+		{name: "running after restarts",
+			unit:    active,
+			service: serviceProps(3, "success", 0, 0, 0),
+			want: v1alpha1.UnitState{Name: "kubelet", UnitName: "kubelet.service", ActiveState: "active", SubState: "running", UnitFileState: "enabled",
+				Restarts: i32(3), Result: "success"}},
+		// The Service interface can't be read: the unit's states still are.
+		{name: "no service properties",
+			unit: active,
+			want: v1alpha1.UnitState{Name: "kubelet", UnitName: "kubelet.service", ActiveState: "active", SubState: "running", UnitFileState: "enabled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeConn{units: map[string]props{"kubelet.service": tc.unit}, service: map[string]props{}}
+			if tc.service != nil {
+				f.service["kubelet.service"] = tc.service
+			}
+			got, err := newSystemd(f, DefaultUnits()).UnitState(context.Background(), v1alpha1.UnitKubelet)
+			if err != nil {
+				t.Fatalf("UnitState: %v", err)
+			}
+			if (got.ExitedAt == nil) != (tc.exited == 0) || (got.ExitedAt != nil && got.ExitedAt.UnixMicro() != int64(tc.exited)) {
+				t.Errorf("ExitedAt = %v, want %d usec", got.ExitedAt, tc.exited)
+			}
+			got.Since, got.ExitedAt = nil, nil
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("UnitState =\n %+v, want\n %+v", got, tc.want)
 			}
 		})
 	}
