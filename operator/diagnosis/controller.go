@@ -212,7 +212,7 @@ func ReportChanged() predicate.Predicate {
 			if !ok1 || !ok2 {
 				return true
 			}
-			if !equality.Semantic.DeepEqual(o.Status.Units, n.Status.Units) || probeSig(o.Status.Probes) != probeSig(n.Status.Probes) {
+			if !v1alpha1.SameUnits(o.Status.Units, n.Status.Units) || probeSig(o.Status.Probes) != probeSig(n.Status.Probes) {
 				return true
 			}
 			// A diagnosis made while the agent was silent ignored its units

@@ -3,10 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -84,7 +82,7 @@ func (r *reporter) tick(ctx context.Context) error {
 		probes, sig = &p, p.AlarmSignature()
 	}
 	now := r.opts.Clock.Now()
-	if r.lastWrite.IsZero() || !sameUnits(units, r.last) || sig != r.lastSig || now.Sub(r.lastWrite) >= r.opts.ReportInterval {
+	if r.lastWrite.IsZero() || !v1alpha1.SameUnits(units, r.last) || sig != r.lastSig || now.Sub(r.lastWrite) >= r.opts.ReportInterval {
 		if err := r.write(ctx, units, probes, now); err != nil {
 			return err
 		}
@@ -106,59 +104,6 @@ func (r *reporter) probe(ctx context.Context) []v1alpha1.UnitState {
 		units = append(units, st)
 	}
 	return units
-}
-
-// sameUnits compares what matters for a change: states, how the main
-// process last ended, the restart count and the journal's error lines
-// coarsely (see unitEvidence), not exit times or repeats of a line.
-func sameUnits(a, b []v1alpha1.UnitState) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x.Name != y.Name || x.ActiveState != y.ActiveState || x.SubState != y.SubState || x.UnitFileState != y.UnitFileState || !equality.Semantic.DeepEqual(x.Since, y.Since) ||
-			unitEvidence(x) != unitEvidence(y) {
-			return false
-		}
-	}
-	return true
-}
-
-// unitEvidence is the coarse shape of a unit's exit evidence: result, exit
-// code and status, restarts as none, 1-2, 3-9 or 10 and more (a crash loop
-// is 3 within 10 minutes), and each journal line's kind (its text without
-// digits) with its repeats as 1-2, 3-9 or 10 and more. A kubelet that
-// keeps exiting on the same error so writes a few times, not at every exit.
-func unitEvidence(u v1alpha1.UnitState) string {
-	var b strings.Builder
-	bucket := func(n int32) int {
-		switch {
-		case n <= 0:
-			return 0
-		case n < 3:
-			return 1
-		case n < 10:
-			return 2
-		}
-		return 3
-	}
-	fmt.Fprintf(&b, "%s/%s/", u.Result, u.ExitCode)
-	if u.ExitStatus != nil {
-		fmt.Fprintf(&b, "%d", *u.ExitStatus)
-	}
-	if u.Restarts != nil {
-		fmt.Fprintf(&b, "/r%d", bucket(*u.Restarts))
-	}
-	for _, l := range u.Logs {
-		fmt.Fprintf(&b, "|%d:%s", bucket(l.Repeats()), strings.Map(func(r rune) rune {
-			if r >= '0' && r <= '9' {
-				return -1
-			}
-			return r
-		}, l.Text))
-	}
-	return b.String()
 }
 
 func (r *reporter) write(ctx context.Context, units []v1alpha1.UnitState, probes *v1alpha1.NodeProbes, now time.Time) error {

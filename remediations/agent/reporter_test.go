@@ -36,8 +36,8 @@ func TestSameUnitsEvidence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := base(), base()
 			tc.change(&b)
-			if got := sameUnits([]v1alpha1.UnitState{a}, []v1alpha1.UnitState{b}); got != tc.same {
-				t.Errorf("sameUnits = %v, want %v (%q vs %q)", got, tc.same, unitEvidence(a), unitEvidence(b))
+			if got := v1alpha1.SameUnits([]v1alpha1.UnitState{a}, []v1alpha1.UnitState{b}); got != tc.same {
+				t.Errorf("sameUnits = %v, want %v (%q vs %q)", got, tc.same, a.EvidenceSignature(), b.EvidenceSignature())
 			}
 		})
 	}

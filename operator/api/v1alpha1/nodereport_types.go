@@ -1,6 +1,12 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // NodeReportStatus is the node agent's compact, bounded report about its node.
 // The agent writes it when something changes and otherwise only every
@@ -35,6 +41,60 @@ func (s *NodeReportStatus) Unit(name Unit) (UnitState, bool) {
 		}
 	}
 	return UnitState{}, false
+}
+
+// SameUnits compares what matters for a change (the agent writes on it,
+// the diagnosis wakes on it): states, how the main
+// process last ended, the restart count and the journal's error lines
+// coarsely (see UnitState.EvidenceSignature), not exit times or repeats of a line.
+func SameUnits(a, b []UnitState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Name != y.Name || x.ActiveState != y.ActiveState || x.SubState != y.SubState || x.UnitFileState != y.UnitFileState || !equality.Semantic.DeepEqual(x.Since, y.Since) ||
+			x.EvidenceSignature() != y.EvidenceSignature() {
+			return false
+		}
+	}
+	return true
+}
+
+// EvidenceSignature is the coarse shape of a unit's exit evidence: result, exit
+// code and status, restarts as none, 1-2, 3-9 or 10 and more (a crash loop
+// is 3 within 10 minutes), and each journal line's kind (its text without
+// digits) with its repeats as 1-2, 3-9 or 10 and more. A kubelet that
+// keeps exiting on the same error so writes a few times, not at every exit.
+func (u UnitState) EvidenceSignature() string {
+	var b strings.Builder
+	bucket := func(n int32) int {
+		switch {
+		case n <= 0:
+			return 0
+		case n < 3:
+			return 1
+		case n < 10:
+			return 2
+		}
+		return 3
+	}
+	fmt.Fprintf(&b, "%s/%s/", u.Result, u.ExitCode)
+	if u.ExitStatus != nil {
+		fmt.Fprintf(&b, "%d", *u.ExitStatus)
+	}
+	if u.Restarts != nil {
+		fmt.Fprintf(&b, "/r%d", bucket(*u.Restarts))
+	}
+	for _, l := range u.Logs {
+		fmt.Fprintf(&b, "|%d:%s", bucket(l.Repeats()), strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, l.Text))
+	}
+	return b.String()
 }
 
 // NodeReport is what the node agent on one node reports about it; its name is
