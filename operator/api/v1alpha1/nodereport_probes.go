@@ -339,3 +339,35 @@ func (p NodeProbes) Signature() string {
 	fmt.Fprintf(&b, ";e%d", len(p.Errors))
 	return b.String()
 }
+
+// MaxLogText is the longest LogLine text the API takes, in characters.
+const MaxLogText = 256
+
+// FitLogText shortens a log line to MaxLogText characters, keeping its
+// start and its end around "…": Go errors wrap their root cause last
+// ("…: x509: certificate signed by unknown authority"), and a line cut at
+// the end loses exactly the words that name it.
+func FitLogText(s string) string {
+	r := []rune(s)
+	if len(r) <= MaxLogText {
+		return s
+	}
+	head := (MaxLogText - 1) / 2
+	tail := MaxLogText - 1 - head
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
+
+// FitLogs shortens every log line of the report to what the API takes, so
+// one long line can never keep the report from being written.
+func (s *NodeReportStatus) FitLogs() {
+	for i := range s.Units {
+		for j := range s.Units[i].Logs {
+			s.Units[i].Logs[j].Text = FitLogText(s.Units[i].Logs[j].Text)
+		}
+	}
+	if s.Probes != nil {
+		for j := range s.Probes.KernelLog {
+			s.Probes.KernelLog[j].Text = FitLogText(s.Probes.KernelLog[j].Text)
+		}
+	}
+}

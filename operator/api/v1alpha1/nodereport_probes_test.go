@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +73,20 @@ func TestAlarmSignature(t *testing.T) {
 				t.Errorf("Signature did not change: %q", a.Signature())
 			}
 		})
+	}
+}
+
+// A long line keeps its start and its root cause at the end.
+func TestFitLogText(t *testing.T) {
+	line := `E0311 21:48:11.879498   21676 reflector.go:134] object-"kube-system"/"kube-dns-token-5zn9c": Failed to list *v1.Secret: Get https://127.0.0.1:6443/api/v1/namespaces/kube-system/secrets?fieldSelector=metadata.name%3Dkube-dns-token-5zn9c&limit=500&resourceVersion=0: x509: certificate signed by unknown authority`
+	got := FitLogText(line)
+	if n := len([]rune(got)); n != MaxLogText {
+		t.Errorf("%d characters, want %d", n, MaxLogText)
+	}
+	if !strings.HasPrefix(got, "E0311 21:48:11") || !strings.HasSuffix(got, "x509: certificate signed by unknown authority") || !strings.Contains(got, "…") {
+		t.Errorf("FitLogText = %q", got)
+	}
+	if short := "PLEG is not healthy"; FitLogText(short) != short {
+		t.Errorf("a short line changed")
 	}
 }

@@ -450,7 +450,7 @@ func foldJournal(entries []journalEntry, source string) []v1alpha1.LogLine {
 	}
 	var out []v1alpha1.LogLine
 	for _, g := range all {
-		l := v1alpha1.LogLine{Source: source, Text: truncateText([]byte(g.text), maxLogText)}
+		l := v1alpha1.LogLine{Source: source, Text: v1alpha1.FitLogText(g.text)}
 		if !g.last.IsZero() {
 			t := metav1.NewTime(g.last)
 			l.Time = &t
