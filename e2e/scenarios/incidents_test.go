@@ -3,14 +3,17 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/nodeward/nodeward/cmd/kubectl-nodeward/cli"
 	"github.com/nodeward/nodeward/e2e/harness"
 	"github.com/nodeward/nodeward/e2e/sim"
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
@@ -130,6 +133,36 @@ func TestRealIncidents(t *testing.T) {
 	topIs("worker-ro", v1alpha1.CauseReadonlyFilesystem, "")
 	topIs("worker-skew", v1alpha1.CauseClockSkew, "")
 	t.Logf("every node diagnosed %s after the faults", time.Since(start).Round(time.Second))
+
+	// A snapshot taken from the running cluster and diagnosed offline gives
+	// the same top cause (kubectl nodeward snapshot, diagnose --snapshot).
+	for _, n := range []string{"worker-swap", "worker-hung", "worker-ro", "fleet-1"} {
+		live, err := diag(n)(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), n+".yaml")
+		var out strings.Builder
+		env := &cli.Env{Client: c.Client, Out: &out, Clock: clock.RealClock{}}
+		snap := &cli.SnapshotOptions{Env: env, Output: file}
+		if err := snap.Validate([]string{n}); err != nil {
+			t.Fatal(err)
+		}
+		if err := snap.Run(ctx); err != nil {
+			t.Fatalf("kubectl nodeward snapshot %s: %v", n, err)
+		}
+		offline := &cli.DiagnoseOptions{Env: &cli.Env{Out: &out, Clock: clock.RealClock{}}, Snapshot: file}
+		if err := offline.Validate(nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := offline.Run(ctx); err != nil {
+			t.Fatalf("kubectl nodeward diagnose --snapshot %s: %v", file, err)
+		}
+		want := string(live.Status.Causes[0].Cause)
+		if !strings.Contains(out.String(), "Diagnosis:   "+want) {
+			t.Errorf("%s: live top cause %s, offline diagnosis of its snapshot says:\n%s", n, want, out.String())
+		}
+	}
 
 	// The hung runtime is restarted, once, and the record succeeds.
 	eventually(t, 2*time.Minute, "worker-hung's runtime restart to succeed", func(ctx context.Context) (bool, error) {

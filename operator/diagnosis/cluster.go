@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -365,7 +364,7 @@ func (d *ClusterDetector) readStale(ctx context.Context, node string, now time.T
 		return sn
 	}
 	st := &rep.Status
-	if st.HeartbeatTime.IsZero() || now.Sub(st.HeartbeatTime.Time) >= time.Duration(d.Thresholds.AgentSilentAfter)*st.ReportInterval.Duration {
+	if st.HeartbeatTime.IsZero() || now.Sub(agentHeartbeat(st)) >= time.Duration(d.Thresholds.AgentSilentAfter)*st.ReportInterval.Duration {
 		return sn
 	}
 	sn.agentOnTime = true
@@ -374,31 +373,12 @@ func (d *ClusterDetector) readStale(ctx context.Context, node string, now time.T
 		return sn
 	}
 	sn.kubeletDown = isDown(&u)
-	if !u.Active() && len(u.Logs) > 0 {
-		sn.fatal = FoldNumbers(u.Logs[len(u.Logs)-1].Text)
+	if !u.Active() {
+		sn.fatal = FatalSignature(&u)
 	}
 	return sn
 }
 
-// FoldNumbers replaces every run of digits with "N", so that lines that
-// differ only in timestamps, PIDs, counts or node numbers compare equal.
-func FoldNumbers(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	inDigits := false
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			if !inDigits {
-				b.WriteByte('N')
-			}
-			inDigits = true
-			continue
-		}
-		inDigits = false
-		b.WriteRune(r)
-	}
-	return b.String()
-}
 
 // publish keeps the ClusterDiagnosis in line with the verdict (cause: the
 // cluster's cause, "" for none; nodes: the nodes behind it), writing only

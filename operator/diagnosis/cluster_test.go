@@ -468,7 +468,7 @@ func TestClusterDetectorLateAgentsAndSameFault(t *testing.T) {
 				t.Errorf("State = late %d, on time %v, same fault %d, degraded %t; want %d, %d, %d, %t",
 					st.Late, ptr.Deref(st.LateAgentsOnTime, -1), st.SameFaultNodes, st.Degraded, tc.wantLate, tc.wantOnTime, tc.wantFaultNodes, tc.wantDegraded)
 			}
-			if tc.wantFaultNodes > 0 && st.SameFault != FoldNumbers(swap) {
+			if tc.wantFaultNodes > 0 && st.SameFault != FatalSignature(&v1alpha1.UnitState{Logs: []v1alpha1.LogLine{{Text: swap}}}) {
 				t.Errorf("SameFault = %q, want the folded swap line", st.SameFault)
 			}
 			cd, ok := f.diagnosis()

@@ -201,6 +201,17 @@ func Diagnose(in Input, th Thresholds) Result {
 	return res
 }
 
+// agentHeartbeat is when the agent last reported, by the apiserver's
+// clock: the agent stamps its report with the node's clock, corrected here
+// by the offset the agent measured.
+func agentHeartbeat(st *v1alpha1.NodeReportStatus) time.Time {
+	t := st.HeartbeatTime.Time
+	if p := st.Probes; p != nil && p.Clock != nil && p.Clock.OffsetMilli != nil {
+		t = t.Add(-time.Duration(*p.Clock.OffsetMilli) * time.Millisecond)
+	}
+	return t
+}
+
 // knows says whether the input knows the path (Snapshot's UnknownPaths).
 func (in *Input) knows(path string) bool {
 	for p := path; p != ""; {
@@ -275,9 +286,7 @@ func gather(in Input, th Thresholds) *facts {
 			f.reportKnown = true
 			f.check(false, SourceNodeReport, nil, "node agent: when it last reported is not known")
 		default:
-			// The agent stamps its report with the node's clock: correct
-			// it by the offset the agent measured.
-			f.agentAge = in.Now.Sub(st.HeartbeatTime.Add(-f.skew))
+			f.agentAge = in.Now.Sub(agentHeartbeat(st))
 			f.agentAlive = f.agentAge < silentAfter
 			f.agentSilent = !f.agentAlive
 			f.reportKnown = f.agentAlive

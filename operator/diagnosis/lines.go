@@ -144,7 +144,7 @@ func containsAny(text string, frags []string) bool {
 }
 
 // foldNumbers folds the digits of a line, so repeats of one error that
-// differ in timestamps, PIDs and counters compare equal.
+// differ in timestamps, PIDs, counters or node numbers compare equal.
 var digits = regexp.MustCompile(`[0-9]+`)
 
 func foldNumbers(s string) string { return digits.ReplaceAllString(s, "#") }

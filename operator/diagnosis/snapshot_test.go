@@ -35,7 +35,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			Cluster: ClusterState{Degraded: true, Late: 6, Total: 10, LateAgentsOnTime: ptr.To(0), Since: ago(time.Minute)}, Now: now,
 			Unknown: map[string]bool{UnknownLeaseObservedAt: true}}},
 		{"fleet fault", Input{Node: node(statusUnknown), Lease: lease(time.Minute), LeaseObservedAt: &observed, Report: report(10*time.Second, withLogs),
-			Cluster: ClusterState{Late: 4, Total: 10, LateAgentsOnTime: ptr.To(4), SameFault: FoldNumbers(withLogs.Logs[1].Text), SameFaultNodes: 4}, Now: now}},
+			Cluster: ClusterState{Late: 4, Total: 10, LateAgentsOnTime: ptr.To(4), SameFault: FatalSignature(&withLogs), SameFaultNodes: 4}, Now: now}},
 		{"no lease, no agent, pod events unknown", Input{Node: node(statusUnknown), Now: now, Unknown: map[string]bool{UnknownPodEvents: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
