@@ -379,7 +379,6 @@ func (d *ClusterDetector) readStale(ctx context.Context, node string, now time.T
 	return sn
 }
 
-
 // publish keeps the ClusterDiagnosis in line with the verdict (cause: the
 // cluster's cause, "" for none; nodes: the nodes behind it), writing only
 // when it changed.
