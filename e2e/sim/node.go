@@ -86,6 +86,15 @@ func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
 	if n.Host.HasConfig() {
 		opts.Config = n.Host
 	}
+	// The agent measures its clock against the apiserver's on its writes,
+	// as cmd/nodeward-agent does.
+	cfg = rest.CopyConfig(cfg)
+	var clk clock.PassiveClock
+	if opts.Clock != nil {
+		clk = opts.Clock
+	}
+	opts.ClockOffset = agent.NewClockOffset(clk)
+	cfg.Wrap(opts.ClockOffset.Wrap)
 	mgr, err := agent.NewManager(cfg, n.Name, "0")
 	if err != nil {
 		return err
