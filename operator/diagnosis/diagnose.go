@@ -693,10 +693,12 @@ func clockSkew(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) 
 	}
 	if !f.skewKnown && f.kubelet != nil {
 		// A line cannot be written in the future: the node's clock is
-		// ahead. (A day's slack: a snapshot's time may be only a date.)
+		// ahead. Only the journal's own stamp counts (a klog header has no
+		// year to tell next week from last year), with a day's slack: a
+		// snapshot's time may be only a date.
 		for _, l := range f.kubelet.Logs {
-			if t, ok := logStamp(l.Text, f.in.Now); ok && t.Sub(f.in.Now) > futureSlack {
-				ev = append(ev, lineEvidence(l, fmt.Sprintf("stamped %s, %s after now by nodeward's clock: the node's clock is ahead", t.Format("Jan 2 15:04:05"), round(t.Sub(f.in.Now)))))
+			if l.Time != nil && l.Time.Sub(f.in.Now) > futureSlack {
+				ev = append(ev, lineEvidence(l, fmt.Sprintf("stamped %s, %s after now by nodeward's clock: the node's clock is ahead", l.Time.UTC().Format(time.RFC3339), round(l.Time.Sub(f.in.Now)))))
 				break
 			}
 		}

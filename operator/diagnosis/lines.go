@@ -2,9 +2,7 @@ package diagnosis
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nodeward/nodeward/operator/api/v1alpha1"
 )
@@ -169,38 +167,3 @@ var logHeader = regexp.MustCompile(`^(?:[A-Z][a-z]{2} +\d+ \d{2}:\d{2}:\d{2} \S+
 
 // stripLogHeader drops the prefixes that differ between nodes and repeats.
 func stripLogHeader(s string) string { return logHeader.ReplaceAllString(s, "") }
-
-// klogStamp matches the header of a klog line, "E1111 00:15:53.851634",
-// after an optional journal prefix.
-var klogStamp = regexp.MustCompile(`(?:^|: )[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})`)
-
-// logStamp reads a klog line's time (klog writes no year: the year that
-// puts it nearest now).
-func logStamp(text string, now time.Time) (time.Time, bool) {
-	m := klogStamp.FindStringSubmatch(text)
-	if m == nil {
-		return time.Time{}, false
-	}
-	var v [5]int
-	for i := range v {
-		v[i], _ = strconv.Atoi(m[i+1])
-	}
-	if v[0] < 1 || v[0] > 12 || v[1] < 1 || v[1] > 31 {
-		return time.Time{}, false
-	}
-	best := time.Time{}
-	for _, y := range []int{now.Year() - 1, now.Year(), now.Year() + 1} {
-		t := time.Date(y, time.Month(v[0]), v[1], v[2], v[3], v[4], 0, time.UTC)
-		if best.IsZero() || absDur(t.Sub(now)) < absDur(best.Sub(now)) {
-			best = t
-		}
-	}
-	return best, true
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}

@@ -41,7 +41,7 @@ var CauseTable = []CauseInfo{
 		Evidence: "many nodes show the same node-level evidence (the same kubelet fatal line, the same failing unit) while their agents report on time through the same apiserver: a control-plane outage would silence the agents too. Nothing is touched on any node."},
 	{Cause: CauseClockSkew, NeedsPerson: true, Actions: personActions,
 		Summary:  "the node's clock is wrong, so its heartbeats look late or its certificates not yet valid",
-		Evidence: "the agent's offset from the apiserver's clock is beyond the limit, or the Lease's renewTime is far from when nodeward saw it arrive, or the kubelet's lines are stamped more than a day in the future, or x509 'not yet valid'. A skewed node is never called dead or silent."},
+		Evidence: "the agent's offset from the apiserver's clock is beyond the limit, or the Lease's renewTime is far from when nodeward saw it arrive, or the kubelet's journal entries are stamped more than a day in the future, or x509 'not yet valid'. A skewed node is never called dead or silent."},
 	{Cause: CauseKubeletCertificateExpired, NeedsPerson: true, Actions: personActions,
 		Summary:  "the kubelet's client certificate or the cluster CA has expired, or was rotated without the kubelet",
 		Evidence: "the agent read the certificate's notAfter in the past, or the kubelet's journal says its certificate expired or that a certificate is signed by an unknown authority."},
