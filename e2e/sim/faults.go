@@ -122,9 +122,8 @@ func init() {
 			n.Host.SetProbes(func(p *v1alpha1.NodeProbes) { p.Swap = &v1alpha1.SwapProbe{TotalBytes: 2 << 30} })
 			return n.Host.CrashLoop(v1alpha1.UnitKubelet, MsgKubeletSwap)
 		}},
-		{"runtime-hung", "containerd runs but its CRI socket no longer answers; the kubelet's PLEG times out", func(_ context.Context, n *Node) error {
+		{"runtime-hung", "containerd runs but its CRI socket no longer answers (the kubelet is still Ready: its PLEG gives up only after 3 minutes)", func(_ context.Context, n *Node) error {
 			n.Host.Hang(v1alpha1.UnitContainerRuntime)
-			n.Kubelet.SetCondition(notReady(MsgPLEG))
 			return nil
 		}},
 		{"readonly-fs", "the root filesystem remounted read-only after I/O errors; the node stays Ready", func(_ context.Context, n *Node) error {

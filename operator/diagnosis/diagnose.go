@@ -595,8 +595,8 @@ func fleetNodeFault(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, b
 	if c.SameFault == "" || c.SameFaultNodes < 3 || c.Total > 0 && float64(c.SameFaultNodes) < 0.2*float64(c.Total) {
 		return nil, false
 	}
-	if sig := FatalSignature(f.kubelet); sig != "" && sig != c.SameFault {
-		return nil, false // this node fails differently
+	if FatalSignature(f.kubelet) != c.SameFault {
+		return nil, false // this node does not share it (or fails differently)
 	}
 	ev := []v1alpha1.Evidence{{Source: SourceCluster, Supports: true,
 		Message: fmt.Sprintf("%d of %d nodes show the same fault at once: %s — a config, image or package rolled out to them, not this node alone; nothing is touched on any node", c.SameFaultNodes, c.Total, c.SameFault)}}
