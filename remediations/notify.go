@@ -146,13 +146,20 @@ func (n *Notifier) post(ctx context.Context, url string, body []byte) error {
 
 // approvalNotice describes a record waiting for approval.
 func approvalNotice(rem *v1alpha1.Remediation, deadline time.Time) ApprovalNotice {
+	n := recordNotice(rem, EventApprovalRequired, func(s v1alpha1.Step) string { return s.Description })
+	n.ExpiresAt, n.Approve = deadline.UTC(), fmt.Sprintf("kubectl nodeward approve %s --reason ...", rem.Name)
+	return n
+}
+
+// recordNotice is what every notice says of its record; step says what of
+// each step it lists.
+func recordNotice(rem *v1alpha1.Remediation, event string, step func(v1alpha1.Step) string) ApprovalNotice {
 	var steps []string
 	for _, s := range rem.Status.Steps {
-		steps = append(steps, strings.TrimSpace(s.Name+" "+s.Description))
+		steps = append(steps, strings.TrimSpace(s.Name+" "+step(s)))
 	}
 	return ApprovalNotice{
-		Event: EventApprovalRequired, Remediation: rem.Name, Node: rem.Spec.NodeName, Cause: string(rem.Spec.Cause),
+		Event: event, Remediation: rem.Name, Node: rem.Spec.NodeName, Cause: string(rem.Spec.Cause),
 		Action: string(rem.Spec.Action.Type), Policy: rem.Spec.Policy, Message: rem.Status.Message, Steps: steps,
-		ExpiresAt: deadline.UTC(), Approve: fmt.Sprintf("kubectl nodeward approve %s --reason ...", rem.Name),
 	}
 }

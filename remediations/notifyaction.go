@@ -106,13 +106,7 @@ func causeSummary(c v1alpha1.Cause) string {
 
 // personNeededNotice is the notifier's body for a Notify record.
 func personNeededNotice(rem *v1alpha1.Remediation) ApprovalNotice {
-	var steps []string
-	for _, s := range rem.Status.Steps {
-		steps = append(steps, strings.TrimSpace(s.Name+" "+s.Message))
-	}
-	return ApprovalNotice{
-		Event: EventPersonNeeded, Remediation: rem.Name, Node: rem.Spec.NodeName, Cause: string(rem.Spec.Cause),
-		Action: string(rem.Spec.Action.Type), Policy: rem.Spec.Policy, Message: rem.Status.Message, Steps: steps,
-		Evidence: topEvidence(rem.Spec.Evidence),
-	}
+	n := recordNotice(rem, EventPersonNeeded, func(s v1alpha1.Step) string { return s.Message })
+	n.Evidence = topEvidence(rem.Spec.Evidence)
+	return n
 }

@@ -123,15 +123,24 @@ func (h *Host) stopLocked(u *unit, failed bool) {
 	u.active, u.failed, u.since = false, failed, time.Now()
 }
 
+// unitLocked returns the named unit; h.mu is held.
+func (h *Host) unitLocked(name v1alpha1.Unit) (*unit, error) {
+	u, ok := h.units[name]
+	if !ok {
+		return nil, fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	}
+	return u, nil
+}
+
 // Kill stops the unit as a crash or a clean kill would; it stays dead, like a
 // unit with Restart=on-failure after a clean exit. failed selects systemd's
 // "failed" state over "inactive".
 func (h *Host) Kill(name v1alpha1.Unit, failed bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	u, ok := h.units[name]
-	if !ok {
-		return fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	u, err := h.unitLocked(name)
+	if err != nil {
+		return err
 	}
 	h.stopLocked(u, failed)
 	return nil
@@ -145,9 +154,9 @@ func (h *Host) Kill(name v1alpha1.Unit, failed bool) error {
 func (h *Host) CrashLoop(name v1alpha1.Unit, line string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	u, ok := h.units[name]
-	if !ok {
-		return fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	u, err := h.unitLocked(name)
+	if err != nil {
+		return err
 	}
 	h.stopLocked(u, false)
 	u.crash, u.crashSince = line, time.Now()
@@ -235,9 +244,9 @@ func (h *Host) UnitState(_ context.Context, name v1alpha1.Unit) (v1alpha1.UnitSt
 func (h *Host) RestartUnit(_ context.Context, name v1alpha1.Unit) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	u, ok := h.units[name]
-	if !ok {
-		return fmt.Errorf("unit %q: %w", name, host.ErrNotAllowed)
+	u, err := h.unitLocked(name)
+	if err != nil {
+		return err
 	}
 	h.stopLocked(u, false)
 	h.restarts[name]++
