@@ -102,9 +102,9 @@ func init() {
 			n.Shutdown()
 			return nil
 		}},
-		{"late-heartbeats", "seed 003: this node's heartbeats land 70s late (run it on many nodes at once)", func(_ context.Context, n *Node) error {
+		{"late-heartbeats", "seed 003: an overloaded control plane takes this node's writes 70s late, the kubelet's heartbeats and the agent's reports alike (run it on many nodes at once)", func(_ context.Context, n *Node) error {
 			n.Kubelet.PauseHeartbeats(70 * time.Second)
-			return nil
+			return n.PauseAgent(70 * time.Second)
 		}},
 		{"kernel-deadlock", "seed 004: node-problem-detector reports KernelDeadlock", func(_ context.Context, n *Node) error {
 			n.Kubelet.SetCondition(corev1.NodeCondition{Type: "KernelDeadlock", Status: corev1.ConditionTrue, Reason: "DockerHung", Message: "kernel: INFO: task docker:20744 blocked for more than 120 seconds."})

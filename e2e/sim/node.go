@@ -111,6 +111,22 @@ func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
 	return nil
 }
 
+// PauseAgent stops the agent for d and starts it again: its writes are as
+// late as the kubelet's when the control plane is overloaded (seed 003).
+func (n *Node) PauseAgent(d time.Duration) error {
+	n.mu.Lock()
+	cfg, opts := n.agentCfg, n.agentOpts
+	n.mu.Unlock()
+	if cfg == nil {
+		return nil // no agent
+	}
+	if err := n.StopAgent(); err != nil {
+		return err
+	}
+	time.AfterFunc(d, func() { _ = n.StartAgent(cfg, opts) })
+	return nil
+}
+
 // StopAgent stops the agent (the node agent goes silent) and waits for it.
 func (n *Node) StopAgent() error {
 	n.mu.Lock()

@@ -175,7 +175,8 @@ func (d *ClusterDetector) observe(leases []coordinationv1.Lease, now time.Time) 
 // from its cached NodeReport.
 type staleNode struct {
 	name string
-	// agentOnTime: the agent reported within AgentSilentAfter intervals.
+	// agentOnTime: the agent reported within AgentSilentAfter intervals,
+	// and after the node's heartbeats had gone stale.
 	agentOnTime bool
 	// kubeletDown: the agent (on time) says the kubelet unit is stopped.
 	kubeletDown bool
@@ -208,7 +209,7 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 		if observedAt[i].IsZero() || now.Sub(observedAt[i]) < d.Thresholds.LeaseStaleAfter {
 			continue
 		}
-		sn := d.readStale(ctx, leases.Items[i].Name, now)
+		sn := d.readStale(ctx, leases.Items[i].Name, observedAt[i], now)
 		if sn.fatal != "" {
 			faults[sn.fatal] = append(faults[sn.fatal], sn.name)
 		}
@@ -357,7 +358,7 @@ func (d *ClusterDetector) requeue(nodes []string) {
 // readStale reads the cached NodeReport of a node whose Lease is stale. A
 // node whose agent (on time) says its kubelet is stopped has a stale Lease
 // for a reason of its own: it is no evidence against the control plane.
-func (d *ClusterDetector) readStale(ctx context.Context, node string, now time.Time) staleNode {
+func (d *ClusterDetector) readStale(ctx context.Context, node string, renewSeen, now time.Time) staleNode {
 	sn := staleNode{name: node}
 	rep := &v1alpha1.NodeReport{}
 	if err := d.Client.Get(ctx, client.ObjectKey{Name: node}, rep); err != nil {
@@ -367,15 +368,20 @@ func (d *ClusterDetector) readStale(ctx context.Context, node string, now time.T
 	if st.HeartbeatTime.IsZero() || now.Sub(agentHeartbeat(st)) >= time.Duration(d.Thresholds.AgentSilentAfter)*st.ReportInterval.Duration {
 		return sn
 	}
-	sn.agentOnTime = true
+	// On time means the agent got a write through after the kubelet's
+	// heartbeats had gone stale: an agent whose last report is merely
+	// recent may have been cut off with its kubelet (seed 003).
+	sn.agentOnTime = agentHeartbeat(st).After(renewSeen.Add(d.Thresholds.LeaseStaleAfter))
 	u, ok := st.Unit(v1alpha1.UnitKubelet)
 	if !ok {
 		return sn
 	}
-	sn.kubeletDown = isDown(&u)
 	if !u.Active() {
 		sn.fatal = FatalSignature(&u)
 	}
+	// A kubelet its agent reports stopped, or exiting on an error of its
+	// own, explains its stale Lease.
+	sn.kubeletDown = isDown(&u) || sn.fatal != ""
 	return sn
 }
 

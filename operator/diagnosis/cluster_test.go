@@ -437,13 +437,13 @@ func TestClusterDetectorLateAgentsAndSameFault(t *testing.T) {
 			f.renew(time.Minute, clusterNodes(0, 4)...)
 			f.agentReport(10*time.Minute, withLog(kubeletActive, "E1202 10:00:01 lease.go:250] failed to update lease"), clusterNodes(0, 4)...)
 		}, 4, 0, 0, v1alpha1.CauseControlPlaneDegraded, true},
-		{"fleet: 4 crash-looping kubelets (activating), agents on time", func(f *clusterFixture) {
+		{"fleet: 4 crash-looping kubelets (activating), agents on time: not late, a reason of their own", func(f *clusterFixture) {
 			f.renew(time.Minute, clusterNodes(0, 4)...)
 			for i, n := range clusterNodes(0, 4) {
 				// The same line differing in timestamps and PIDs.
 				f.agentReport(10*time.Second, withLog(kubeletActivating, strings.Replace(swap, "4321", fmt.Sprint(4000+i), 1)), n)
 			}
-		}, 4, 4, 4, v1alpha1.CauseFleetNodeFault, false},
+		}, 0, 0, 4, v1alpha1.CauseFleetNodeFault, false},
 		{"fleet: 3 kubelets down (not late), same line", func(f *clusterFixture) {
 			f.renew(time.Minute, clusterNodes(0, 3)...)
 			f.agentReport(10*time.Second, withLog(kubeletFailed, swap), clusterNodes(0, 3)...)
@@ -456,7 +456,7 @@ func TestClusterDetectorLateAgentsAndSameFault(t *testing.T) {
 			f.renew(time.Minute, clusterNodes(0, 9)...)
 			f.agentReport(10*time.Minute, kubeletActive, clusterNodes(0, 6)...)
 			f.agentReport(10*time.Second, withLog(kubeletActivating, swap), clusterNodes(6, 9)...)
-		}, 9, 3, 3, v1alpha1.CauseControlPlaneDegraded, true},
+		}, 6, 0, 3, v1alpha1.CauseControlPlaneDegraded, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newClusterFixture(t, 10)
