@@ -226,7 +226,11 @@ func (d *ClusterDetector) Scan(ctx context.Context) error {
 	total := len(leases.Items)
 	fault, faultNodes := commonFault(faults)
 	fleet := len(faultNodes) >= d.MinNodes && float64(len(faultNodes)) >= d.Fraction*float64(total)
-	over := len(late) >= d.MinNodes && float64(len(late)) >= d.Fraction*float64(total)
+	// Most late nodes' agents getting through after their heartbeats went
+	// stale contradict an outage: not the control plane (then a fleet
+	// fault, or hung kubelets). Once degraded, Hold carries the state over
+	// the moment the writes resume, when the agents get through first.
+	over := len(late) >= d.MinNodes && float64(len(late)) >= d.Fraction*float64(total) && 2*lateAgentsOnTime <= len(late)
 	// The fleet fault wins over the control plane when most late nodes'
 	// agents report on time through the same apiserver: a control-plane
 	// outage (or a partition) would silence them too. The two never stand

@@ -967,9 +967,10 @@ func networkUnavailable(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidenc
 }
 
 // controlPlaneDegraded (seed 003): this node's heartbeats are late, and so
-// are many others' at once, while their agents do not contradict it: when
-// most late nodes' agents still report on time through the same
-// apiserver, the control plane is not what failed.
+// are many others' at once, while their agents do not contradict it (the
+// cluster detector's verdict, Degraded: when most late nodes' agents get
+// through the same apiserver after their heartbeats stopped, the control
+// plane is not what failed).
 func controlPlaneDegraded(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
 	c := f.in.Cluster
 	if found[v1alpha1.CauseKubeletDown] || found[v1alpha1.CauseFleetNodeFault] {
@@ -984,9 +985,6 @@ func controlPlaneDegraded(f *facts, found map[v1alpha1.Cause]bool) ([]v1alpha1.E
 		ev := []v1alpha1.Evidence{lineEvidence(lines[len(lines)-1], "the control plane answers the kubelet that it is overloaded")}
 		return append(ev, v1alpha1.Evidence{Source: SourceNodeReport, Supports: true,
 			Message: "seen from this node only (indirect): the cluster detector does not see many nodes late; no node-level action"}), true
-	}
-	if c.LateAgentsOnTime != nil && c.Late > 0 && 2*(*c.LateAgentsOnTime) > c.Late {
-		return nil, false
 	}
 	hb, st := f.heartbeats()
 	if st == hbFresh {

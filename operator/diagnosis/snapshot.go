@@ -181,7 +181,10 @@ func (s *Snapshot) Input() Input {
 		if c.Degraded != nil {
 			in.Cluster.Degraded = *c.Degraded
 		} else {
-			in.Cluster.Degraded = c.Late >= 3 && float64(c.Late) >= 0.2*float64(c.Total)
+			// The detector's rule: 3 nodes and 20%, not contradicted by
+			// most late nodes' agents getting through.
+			in.Cluster.Degraded = c.Late >= 3 && float64(c.Late) >= 0.2*float64(c.Total) &&
+				(c.LateAgentsOnTime == nil || 2*(*c.LateAgentsOnTime) <= c.Late)
 		}
 		if c.Since != nil {
 			in.Cluster.Since = c.Since.Time
