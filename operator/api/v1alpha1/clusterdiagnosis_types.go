@@ -12,9 +12,13 @@ type ClusterDiagnosisStatus struct {
 	// +listType=map
 	// +listMapKey=cause
 	Causes []DiagnosedCause `json:"causes,omitempty"`
-	// lateNodes counts nodes whose heartbeats are late; totalNodes all nodes.
-	LateNodes  int32 `json:"lateNodes"`
-	TotalNodes int32 `json:"totalNodes"`
+	// lateNodes counts nodes whose heartbeats are late (0 in a fleet
+	// fault: crash-looping kubelets explain their own Leases); totalNodes
+	// all nodes.
+	// +optional
+	LateNodes int32 `json:"lateNodes,omitempty"`
+	// +optional
+	TotalNodes int32 `json:"totalNodes,omitempty"`
 	// lateAgentsOnTime counts the late nodes whose agents report on time
 	// through the apiserver (evidence against a control-plane outage).
 	// +optional
