@@ -204,13 +204,21 @@ func Diagnose(in Input, th Thresholds) Result {
 // agentHeartbeat is when the agent last reported, by the apiserver's
 // clock: the agent stamps its report with the node's clock, corrected here
 // by the offset the agent measured.
+// An offset under 2s is below what the measure can tell (the Date
+// header's one-second resolution, read up to a second high) and is not
+// applied: it would judge an agent silent up to a second early.
 func agentHeartbeat(st *v1alpha1.NodeReportStatus) time.Time {
 	t := st.HeartbeatTime.Time
 	if p := st.Probes; p != nil && p.Clock != nil && p.Clock.OffsetMilli != nil {
-		t = t.Add(-time.Duration(*p.Clock.OffsetMilli) * time.Millisecond)
+		if off := time.Duration(*p.Clock.OffsetMilli) * time.Millisecond; off.Abs() >= minClockOffset {
+			t = t.Add(-off)
+		}
 	}
 	return t
 }
+
+// minClockOffset is the smallest clock offset the agent's measure can tell.
+const minClockOffset = 2 * time.Second
 
 // knows says whether the input knows the path (Snapshot's UnknownPaths).
 func (in *Input) knows(path string) bool {
