@@ -47,6 +47,13 @@ func (c skewedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 // node whose NTP broke.
 func (n *Node) SkewClock(d time.Duration) error {
 	n.Kubelet.SetClockOffset(d)
+	return n.restartAgent(0, func(o *agent.Options) { o.Clock = skewedClock{offset: d} })
+}
+
+// restartAgent stops the agent and starts it again after d, with the
+// options it last ran with as change leaves them. A node without an agent
+// stays without one.
+func (n *Node) restartAgent(d time.Duration, change func(*agent.Options)) error {
 	n.mu.Lock()
 	cfg, opts := n.agentCfg, n.agentOpts
 	n.mu.Unlock()
@@ -56,8 +63,14 @@ func (n *Node) SkewClock(d time.Duration) error {
 	if err := n.StopAgent(); err != nil {
 		return err
 	}
-	opts.Clock = skewedClock{offset: d}
-	return n.StartAgent(cfg, opts)
+	if change != nil {
+		change(&opts)
+	}
+	if d == 0 {
+		return n.StartAgent(cfg, opts)
+	}
+	time.AfterFunc(d, func() { _ = n.StartAgent(cfg, opts) })
+	return nil
 }
 
 // NewNode returns a node that is not booted yet.
@@ -113,19 +126,7 @@ func (n *Node) StartAgent(cfg *rest.Config, opts agent.Options) error {
 
 // PauseAgent stops the agent for d and starts it again: its writes are as
 // late as the kubelet's when the control plane is overloaded (seed 003).
-func (n *Node) PauseAgent(d time.Duration) error {
-	n.mu.Lock()
-	cfg, opts := n.agentCfg, n.agentOpts
-	n.mu.Unlock()
-	if cfg == nil {
-		return nil // no agent
-	}
-	if err := n.StopAgent(); err != nil {
-		return err
-	}
-	time.AfterFunc(d, func() { _ = n.StartAgent(cfg, opts) })
-	return nil
-}
+func (n *Node) PauseAgent(d time.Duration) error { return n.restartAgent(d, nil) }
 
 // StopAgent stops the agent (the node agent goes silent) and waits for it.
 func (n *Node) StopAgent() error {

@@ -76,12 +76,20 @@ type ClusterDetector struct {
 // are rewritten.
 const publishEvery = 10 * time.Second
 
+// DefaultMinNodes and DefaultFraction: at least this many nodes, and this
+// fraction of all, make a cluster-wide pattern (late heartbeats, a shared
+// fault). The snapshot's and the fleet rule's reading of counts use them.
+const (
+	DefaultMinNodes = 3
+	DefaultFraction = 0.2
+)
+
 // NewClusterDetector returns a detector with the defaults: 3 nodes and 20%,
 // a 2-minute hold, a scan every 500ms (a stale Lease is seen within half a
 // second of turning stale; a scan reads the cache, no API request).
 func NewClusterDetector(c client.Client, clk clock.Clock, rec events.EventRecorder, th Thresholds) *ClusterDetector {
 	return &ClusterDetector{Client: c, Clock: clk, Recorder: rec, Thresholds: th,
-		MinNodes: 3, Fraction: 0.2, Hold: 2 * time.Minute, Interval: 500 * time.Millisecond,
+		MinNodes: DefaultMinNodes, Fraction: DefaultFraction, Hold: 2 * time.Minute, Interval: 500 * time.Millisecond,
 		Requeue: make(chan event.GenericEvent, 4096), Changed: make(chan event.GenericEvent, 1)}
 }
 

@@ -600,7 +600,7 @@ func (f *facts) exitsOnItsOwn() (v1alpha1.LogLine, string, bool) {
 // silence them too), and this node has it.
 func fleetNodeFault(f *facts, _ map[v1alpha1.Cause]bool) ([]v1alpha1.Evidence, bool) {
 	c := f.in.Cluster
-	if c.SameFault == "" || c.SameFaultNodes < 3 || c.Total > 0 && float64(c.SameFaultNodes) < 0.2*float64(c.Total) {
+	if c.SameFault == "" || c.SameFaultNodes < DefaultMinNodes || c.Total > 0 && float64(c.SameFaultNodes) < DefaultFraction*float64(c.Total) {
 		return nil, false
 	}
 	if FatalSignature(f.kubelet) != c.SameFault {

@@ -181,9 +181,9 @@ func (s *Snapshot) Input() Input {
 		if c.Degraded != nil {
 			in.Cluster.Degraded = *c.Degraded
 		} else {
-			// The detector's rule: 3 nodes and 20%, not contradicted by
+			// The detector's rule: DefaultMinNodes and DefaultFraction, not contradicted by
 			// most late nodes' agents getting through.
-			in.Cluster.Degraded = c.Late >= 3 && float64(c.Late) >= 0.2*float64(c.Total) &&
+			in.Cluster.Degraded = c.Late >= DefaultMinNodes && float64(c.Late) >= DefaultFraction*float64(c.Total) &&
 				(c.LateAgentsOnTime == nil || 2*(*c.LateAgentsOnTime) <= c.Late)
 		}
 		if c.Since != nil {
